@@ -1,0 +1,3 @@
+from face_recognizer.cli import main
+
+main()

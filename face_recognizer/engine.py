@@ -1,0 +1,297 @@
+"""Face detection, alignment and ArcFace embedding: the only importer of insightface and
+onnxruntime.
+
+`Engine` loads one model pack's detector and recognizer once, on the GPU asked for with
+`ctx` when CUDA really works there and on the CPU otherwise, and turns a BGR frame into
+`Faces`. All faces of a frame are embedded in one batched recognizer call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from face_recognizer.errors import ModelPackError
+from face_recognizer.models import ModelPack
+from face_recognizer.types import Detections, Faces
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DET_SIZE = 640
+DEFAULT_DET_THRESHOLD = 0.5
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - only on a broken install
+        raise ModelPackError(
+            "ONNX Runtime is not installed or cannot be imported.",
+            hint="Reinstall with the README's setup command (it installs exactly one build).",
+        ) from exc
+    return ort
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """Where the models really run, read back from the ONNX Runtime sessions.
+
+    Attributes:
+        ctx: the `--ctx` that was asked for (-1 CPU, N >= 0 CUDA device N).
+        providers: the detector session's providers, in priority order.
+        fallback_reason: why a GPU that was asked for is not used, or None.
+    """
+
+    ctx: int
+    providers: tuple[str, ...]
+    fallback_reason: str | None = None
+
+    @property
+    def is_gpu(self) -> bool:
+        return bool(self.providers) and self.providers[0] == _CUDA
+
+    @property
+    def label(self) -> str:
+        return f"GPU {self.ctx}" if self.is_gpu else "CPU"
+
+
+def cpu_threads() -> int:
+    """CPUs this process may run on (affinity-aware where the OS tells)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def cuda_unavailable_reason(ctx: int) -> str | None:
+    """Why CUDA device `ctx` cannot be used by this ONNX Runtime, or None if it may be.
+
+    Checks, without creating a session: the build has a CUDA provider, and the provider's
+    shared library and the CUDA/cuDNN libraries it links can be loaded.
+    """
+    ort = _ort()
+    if _CUDA not in ort.get_available_providers():
+        return "this ONNX Runtime build has no CUDA support"
+    preload = getattr(ort, "preload_dlls", None)
+    if callable(preload) and importlib.util.find_spec("nvidia") is not None:
+        # CUDA/cuDNN from nvidia-* wheels (onnxruntime-gpu[cuda,cudnn]); only then, since
+        # preload_dlls prints a line for every library it cannot find.
+        with contextlib.suppress(Exception):  # what stays missing is reported below
+            preload(directory="")
+    capi = os.path.join(os.path.dirname(ort.__file__), "capi")
+    names = ("onnxruntime_providers_shared", "onnxruntime_providers_cuda")
+    for name in names:
+        lib = f"lib{name}.so" if os.name != "nt" else f"{name}.dll"
+        path = os.path.join(capi, lib)
+        if not os.path.exists(path):
+            return f"{lib} is missing from the ONNX Runtime install"
+        try:
+            ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+        except OSError as exc:
+            missing = re.search(r"([\w.+-]+\.(?:so[.\d]*|dll)): cannot open", str(exc))
+            return f"{missing.group(1)} not found" if missing else str(exc).splitlines()[0]
+    return None
+
+
+def _session_options(threads: int) -> Any:
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Busy-waiting worker threads steal the cores that decoding and drawing need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def _open_session(path: str, ctx: int, threads: int) -> tuple[Any, str | None]:
+    """An InferenceSession for `path`, on CUDA device `ctx` if possible; and why not."""
+    ort = _ort()
+    options = _session_options(threads)
+    reason = None
+    if ctx >= 0:
+        reason = cuda_unavailable_reason(ctx)
+        if reason is None:
+            ort.set_default_logger_severity(4)  # ORT's own fallback spam stays off the terminal
+            try:
+                providers = [(_CUDA, {"device_id": ctx}), _CPU]
+                session = ort.InferenceSession(path, options, providers=providers)
+            except Exception as exc:  # e.g. no such device: fall back below
+                reason = str(exc).strip().splitlines()[-1][:160] or type(exc).__name__
+            else:
+                if session.get_providers()[0] == _CUDA:
+                    return session, None
+                reason = "the CUDA provider did not start"
+            finally:
+                ort.set_default_logger_severity(3)
+    session = ort.InferenceSession(path, options, providers=[_CPU])
+    return session, reason
+
+
+def detector_input_size(frame_wh: tuple[int, int], det_size: int) -> tuple[int, int]:
+    """Detector input (w, h): the frame's aspect kept, long side `det_size`, multiples of 32."""
+    w, h = frame_wh
+    scale = det_size / max(w, h)
+    return (
+        max(32, math.ceil(w * scale / 32) * 32),
+        max(32, math.ceil(h * scale / 32) * 32),
+    )
+
+
+class Engine:
+    """Detects, aligns and embeds faces with one model pack.
+
+    Args:
+        pack: the model pack (see `models.find_pack`).
+        ctx: -1 for CPU, N >= 0 for CUDA device N (falls back to CPU, see `device`).
+        det_size: long side of the detector input in pixels (multiple of 32, 160-1920).
+        det_threshold: minimum detector confidence, in (0, 1).
+        threads: CPU threads per model; default: the CPUs this process may use.
+    """
+
+    def __init__(
+        self,
+        pack: ModelPack,
+        ctx: int = 0,
+        det_size: int = DEFAULT_DET_SIZE,
+        det_threshold: float = DEFAULT_DET_THRESHOLD,
+        threads: int | None = None,
+    ) -> None:
+        if not isinstance(ctx, int) or ctx < -1:
+            raise ValueError(f"ctx must be -1 (CPU) or a CUDA device index >= 0, got {ctx!r}")
+        if not (160 <= det_size <= 1920 and det_size % 32 == 0):
+            raise ValueError(f"det_size must be a multiple of 32 in 160..1920, got {det_size}")
+        if not 0.0 < det_threshold < 1.0:
+            raise ValueError(f"det_threshold must be in (0, 1), got {det_threshold}")
+        self.pack = pack
+        self.det_size = det_size
+        self.det_threshold = det_threshold
+        threads = threads or cpu_threads()
+
+        _ort()
+        from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+        from insightface.model_zoo.scrfd import SCRFD
+
+        det_session, reason = _open_session(str(pack.detector), ctx, threads)
+        rec_ctx = ctx if reason is None else -1
+        rec_session, rec_reason = _open_session(str(pack.recognizer), rec_ctx, threads)
+        if len(det_session.get_outputs()) < 6:
+            raise ModelPackError(
+                f"{pack.detector.name} is not an SCRFD face detector (it has "
+                f"{len(det_session.get_outputs())} outputs)."
+            )
+        self._detector = SCRFD(model_file=str(pack.detector), session=det_session)
+        self._detector.det_thresh = det_threshold
+        self._recognizer = ArcFaceONNX(model_file=str(pack.recognizer), session=rec_session)
+        self.crop_size = int(self._recognizer.input_size[0])
+        self.embedding_dim = int(rec_session.get_outputs()[0].shape[-1])
+        self.device = Device(ctx, tuple(det_session.get_providers()), reason or rec_reason)
+
+    # -- detection -------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> Detections:
+        """Faces in a BGR uint8 image (H, W, 3), best score first."""
+        _check_image(image)
+        h, w = image.shape[:2]
+        input_wh = detector_input_size((w, h), self.det_size)
+        boxes, kps = self._detector.detect(
+            image, input_size=input_wh, det_thresh=self.det_threshold
+        )
+        if boxes is None or len(boxes) == 0 or kps is None:
+            return Detections.empty()
+        xyxy = boxes[:, :4].copy()
+        np.clip(xyxy[:, 0::2], 0, w - 1, out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], 0, h - 1, out=xyxy[:, 1::2])
+        return Detections(xyxy, boxes[:, 4], kps)
+
+    # -- embedding -------------------------------------------------------------------------
+    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """ArcFace-aligned BGR crops, (N, S, S, 3) uint8, for (N, 5, 2) landmarks."""
+        _check_image(image)
+        return align_faces(image, landmarks, self.crop_size)
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """L2-normalised embeddings (N, D) float32 of aligned BGR crops, in one batched call."""
+        if len(crops) == 0:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        raw = self._recognizer.get_feat(list(crops)).astype(np.float32, copy=False)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        return raw / np.maximum(norms, 1e-12)
+
+    def embed(self, image: np.ndarray, detections: Detections) -> Faces:
+        """Embed every detected face of `image`."""
+        crops = self.align(image, detections.landmarks)
+        return Faces.from_detections(detections, self.embed_crops(crops))
+
+    def analyze(self, image: np.ndarray) -> Faces:
+        """Detect and embed all faces of a BGR image."""
+        return self.embed(image, self.detect(image))
+
+
+# Where ArcFace expects the five landmarks in a 112x112 crop (InsightFace's `arcface_dst`).
+ARCFACE_LANDMARKS_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 least-squares similarity transform (rotation, uniform scale, shift) src -> dst.
+
+    Umeyama's closed form, the estimate InsightFace's `norm_crop` uses (via scikit-image).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    cov = dst_c.T @ src_c / len(src)
+    u, s, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(cov) < 0:
+        d[1] = -1.0
+    rotation = u @ np.diag(d) @ vt
+    var_src = (src_c**2).sum() / len(src)
+    scale = (s * d).sum() / var_src if var_src > 0 else 1.0
+    shift = dst_mean - scale * rotation @ src_mean
+    return np.hstack([scale * rotation, shift[:, None]])
+
+
+def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """ArcFace-aligned crops (N, size, size, 3) uint8 for (N, 5, 2) landmarks in `image`."""
+    if size % 112:
+        raise ValueError(f"crop size must be a multiple of 112, got {size}")
+    import cv2
+
+    target = ARCFACE_LANDMARKS_112 * (size / 112.0)
+    out = np.zeros((len(landmarks), size, size, 3), dtype=np.uint8)
+    for i, points in enumerate(landmarks):
+        matrix = similarity_transform(points, target)
+        cv2.warpAffine(image, matrix, (size, size), dst=out[i], borderValue=(0, 0, 0))
+    return out
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"image must be a BGR array of shape (H, W, 3), got {shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {image.dtype}")

@@ -1,0 +1,100 @@
+"""Frozen value types that cross the stages of the pipeline.
+
+Boxes are `xyxy` in pixels of the frame they came from; cosine values are `similarity`.
+Array containers check their shapes when built and can be sliced with an index or a mask,
+like supervision's `Detections`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+_T = TypeVar("_T", bound="Detections")
+
+
+def _as_f32(name: str, value: Any, shape_tail: tuple[int, ...]) -> np.ndarray:
+    array = np.ascontiguousarray(value, dtype=np.float32)
+    if array.ndim != 1 + len(shape_tail) or array.shape[1:] != shape_tail:
+        want = ", ".join(["N", *map(str, shape_tail)])
+        raise ValueError(f"{name} must have shape ({want}), got {array.shape}")
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """Faces found in one frame, before embedding.
+
+    Attributes:
+        xyxy: (N, 4) float32 boxes, x1 y1 x2 y2 in pixels.
+        scores: (N,) float32 detector confidences in [0, 1].
+        landmarks: (N, 5, 2) float32 points (eyes, nose, mouth corners) in pixels.
+    """
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "xyxy", _as_f32("xyxy", self.xyxy, (4,)))
+        object.__setattr__(self, "scores", _as_f32("scores", self.scores, ()))
+        object.__setattr__(self, "landmarks", _as_f32("landmarks", self.landmarks, (5, 2)))
+        n = len(self.xyxy)
+        if len(self.scores) != n or len(self.landmarks) != n:
+            raise ValueError(
+                f"xyxy, scores and landmarks must have one row per face, got "
+                f"{n}, {len(self.scores)} and {len(self.landmarks)}"
+            )
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4)), np.zeros((0,)), np.zeros((0, 5, 2)))
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    @property
+    def box_wh(self) -> np.ndarray:
+        """(N, 2) float32 box widths and heights in pixels."""
+        return self.xyxy[:, 2:4] - self.xyxy[:, 0:2]
+
+    def __getitem__(self: _T, index: Any) -> _T:
+        """Select faces with an integer array, a slice or a boolean mask."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return type(self)(**{name: getattr(self, name)[index] for name in _fields(self)})
+
+
+@dataclass(frozen=True, slots=True)
+class Faces(Detections):
+    """Detected faces with their embeddings.
+
+    Attributes (beyond `Detections`):
+        embeddings: (N, D) float32 L2-normalised ArcFace embeddings (D = 512 for the
+            bundled packs); cosine similarity of two faces is their dot product.
+    """
+
+    embeddings: np.ndarray
+
+    def __post_init__(self) -> None:
+        Detections.__post_init__(self)
+        emb = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        if emb.ndim != 2 or len(emb) != len(self.xyxy):
+            raise ValueError(f"embeddings must have shape ({len(self.xyxy)}, D), got {emb.shape}")
+        emb.setflags(write=False)
+        object.__setattr__(self, "embeddings", emb)
+
+    @classmethod
+    def empty(cls, dim: int = 512) -> Faces:
+        return cls(np.zeros((0, 4)), np.zeros((0,)), np.zeros((0, 5, 2)), np.zeros((0, dim)))
+
+    @classmethod
+    def from_detections(cls, detections: Detections, embeddings: np.ndarray) -> Faces:
+        return cls(detections.xyxy, detections.scores, detections.landmarks, embeddings)
+
+
+def _fields(obj: Detections) -> tuple[str, ...]:
+    return tuple(f for f in type(obj).__dataclass_fields__)
