@@ -77,6 +77,16 @@ def engine_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def db_option(func: F) -> F:
+    """Add --db DIR (default: $FACE_RECOGNIZER_DB, else ./db); passed on as `db`."""
+    return click.option(
+        "--db",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Gallery folder (default: $FACE_RECOGNIZER_DB, else ./db).",
+    )(func)
+
+
 def load_engine(opts: EngineOptions) -> Any:
     """Build the engine and say in one line (stderr) when a GPU asked for is not used."""
     from face_recognizer.engine import Engine
@@ -148,6 +158,13 @@ def demo(engine_opts: EngineOptions) -> None:
             f"[{int(x1)},{int(y1)},{int(x2)},{int(y2)}]" for x1, y1, x2, y2 in faces.xyxy
         )
         click.echo(f"{name}: {len(faces)} faces {boxes}")
+
+
+def _add_commands() -> None:
+    """Commands that live in their own modules (`cli_*.py`), one line each."""
+
+
+_add_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
