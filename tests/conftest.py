@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from desktop import xdisplay  # noqa: F401 - Xvfb fixture for window tests (tests/desktop.py)
 
 from face_recognizer.engine import Engine
 from face_recognizer.models import find_pack
