@@ -98,3 +98,79 @@ class Faces(Detections):
 
 def _fields(obj: Detections) -> tuple[str, ...]:
     return tuple(f for f in type(obj).__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One picture from a source (camera, video, URL, image file or folder).
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR pixels.
+        index: frame number in the source, 0-based (gaps mean frames were dropped).
+        source: the file path for image files and folders, None for cameras, videos, URLs.
+        timestamp: seconds; `time.monotonic()` for live sources, the position in the file
+            for videos, 0.0 for stills.
+    """
+
+    image: np.ndarray
+    index: int
+    source: str | None
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One labelled face in one frame, as the tracker (or a still's matcher) reports it.
+
+    Attributes:
+        id: track number, stable across frames; None for stills (no tracking).
+        xyxy: box in pixels of this frame.
+        landmarks: (5, 2) float32 points in pixels of this frame.
+        name: the name the track's recent votes agree on, None for unknown.
+        similarity: best cosine similarity behind `name` (for unknown: the best of any match).
+        embedded: True when the face was embedded (and matched) in this frame.
+    """
+
+    id: int | None
+    xyxy: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    name: str | None
+    similarity: float
+    embedded: bool = True
+
+    @property
+    def is_known(self) -> bool:
+        return self.name is not None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """Everything recognised in one frame.
+
+    Attributes:
+        index: the frame's index in its source.
+        source: the image path for stills, None otherwise.
+        faces: one `Track` per detected face, best detector score first.
+        embedded: how many faces were embedded for this frame (the rest kept their label).
+    """
+
+    index: int
+    source: str | None
+    faces: tuple[Track, ...]
+    embedded: int
+
+    def to_json(self) -> dict:
+        """The `--json` object: frame, source, faces (box, name, similarity, track)."""
+        return {
+            "frame": self.index,
+            "source": self.source,
+            "faces": [
+                {
+                    "box": [round(float(v)) for v in face.xyxy],
+                    "name": face.name,
+                    "similarity": round(float(face.similarity), 3),
+                    "track": face.id,
+                }
+                for face in self.faces
+            ],
+        }

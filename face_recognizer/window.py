@@ -1,0 +1,109 @@
+"""The on-screen window: the only caller of `imshow` and `waitKey`.
+
+Keys are a plain table `{key: action}` where a key is a character (`"q"`, matched in either
+case) or a key code (`27` for Esc); `show()` returns the action of the key pressed, `"close"`
+when the user closed the window, or None.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+
+from face_recognizer.errors import FaceRecognizerError
+
+CLOSE = "close"  # the user closed the window
+ANY_KEY = "any"  # an unmapped key, reported only by `show(image, wait_ms=0)`
+
+
+class Window:
+    """A resizable window showing BGR frames.
+
+    Args:
+        title: window title (also how tests find it).
+        keys: `{key: action}`; see the module docstring.
+
+    Raises:
+        FaceRecognizerError: no screen is available (see `Window.available`).
+    """
+
+    def __init__(self, title: str, keys: Mapping[str | int, str] | None = None) -> None:
+        if not Window.available():
+            raise FaceRecognizerError(
+                "No screen is available to show the window (DISPLAY is not set).",
+                hint="Run with --no-window, and --json or --output FILE to see the results.",
+            )
+        self.title = title
+        self._keys: dict[int, str] = {}
+        for key, action in (keys or {}).items():
+            if isinstance(key, str):
+                if len(key) != 1:
+                    raise ValueError(f"key must be one character or a key code, got {key!r}")
+                self._keys[ord(key.lower())] = action
+                self._keys[ord(key.upper())] = action
+            else:
+                self._keys[int(key)] = action
+        self._shown = False
+        self._closed = False
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+
+    @staticmethod
+    def available() -> bool:
+        """False when there is no screen to draw on (Linux without DISPLAY/WAYLAND_DISPLAY)."""
+        if sys.platform.startswith("linux"):
+            return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        return True
+
+    def show(self, image: np.ndarray, wait_ms: int = 1) -> str | None:
+        """Show `image`, wait up to `wait_ms` ms and return the pressed key's action or None.
+
+        With `wait_ms=0` it waits until any key (unmapped keys give `ANY_KEY`) or a close.
+        """
+        if self._closed:
+            return CLOSE
+        if not self._shown:
+            h, w = image.shape[:2]
+            cv2.resizeWindow(self.title, w, h)
+        cv2.imshow(self.title, image)
+        self._shown = True
+        if wait_ms <= 0:
+            while True:  # until a key or the window is closed
+                code, action = self._poll(100)
+                if action is not None or code >= 0:
+                    return action or ANY_KEY
+        return self._poll(wait_ms)[1]
+
+    def _poll(self, wait_ms: int) -> tuple[int, str | None]:
+        code = cv2.waitKey(wait_ms)
+        if self._gone():
+            self._closed = True
+            return code, CLOSE
+        if code < 0:
+            return code, None
+        return code, self._keys.get(code, self._keys.get(code & 0xFF))
+
+    def _gone(self) -> bool:
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            return True
+
+    def close(self) -> None:
+        """Destroy the window (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,109 @@
+"""Drawing (pure, on arrays) and the window (a real Qt window under Xvfb, driven by keys)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from desktop import close_window, desktop_env, press, wait_for_screen, wait_for_window
+
+from face_recognizer.draw import COLORS, ascii_text, draw_banner, draw_box, draw_status
+from face_recognizer.window import Window
+
+
+def _count(image: np.ndarray, color: tuple[int, int, int]) -> int:
+    return int(np.all(image == np.array(color, np.uint8), axis=2).sum())
+
+
+def test_draw_box_frames_the_face_and_writes_the_label() -> None:
+    image = np.zeros((240, 320, 3), np.uint8)
+    landmarks = np.array([[120, 110], [160, 110], [140, 130], [125, 150], [155, 150]], float)
+    draw_box(image, (100, 80, 180, 180), "José 0.61", COLORS["known"], landmarks=landmarks)
+    assert _count(image[80:181, 98:103], COLORS["known"]) > 150  # left edge drawn
+    tab = image[40:80, 100:260]
+    assert _count(tab, COLORS["known"]) > 500  # the filled label tab above the box
+    assert (tab.min(axis=2) > 200).sum() > 30  # white text on it
+    assert _count(image, COLORS["landmark"]) >= 5 * 9  # five dots
+    assert image[200:, :].max() == 0  # nothing drawn below the box
+
+
+def test_label_of_a_face_at_the_top_edge_goes_inside_the_picture() -> None:
+    image = np.zeros((200, 200, 3), np.uint8)
+    draw_box(image, (10, 0, 90, 60), "Unknown", COLORS["unknown"])
+    assert _count(image[60:100], COLORS["unknown"]) > 300
+
+
+def test_status_and_banner() -> None:
+    image = np.full((200, 400, 3), 200, np.uint8)
+    draw_status(image, "12.0 FPS | 2 faces | CPU")
+    assert image[:12].mean() < 150  # darkened bar with text
+    assert image[100:].min() == 200  # untouched below
+    draw_banner(image, "Saved", COLORS["banner"])
+    assert _count(image[80:120], COLORS["banner"]) > 1000
+
+
+def test_ascii_fallback_strips_accents() -> None:
+    assert ascii_text("José Ñuñez") == "Jose Nunez"
+    assert ascii_text("李") == "?"
+
+
+def test_window_refuses_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        assert not Window.available()
+        with pytest.raises(Exception, match="--no-window"):
+            Window("x")
+
+
+_SHOW = textwrap.dedent(
+    """
+    import numpy as np
+    from face_recognizer.window import Window
+    image = np.zeros((120, 160, 3), np.uint8); image[:, :, 1] = 200
+    window = Window("Key test", {"q": "quit", 27: "quit", "s": "snap"})
+    while True:
+        action = window.show(image, 30)
+        if action:
+            print(action, flush=True)
+        if action in ("quit", "close"):
+            break
+    window.close()
+    """
+)
+
+
+def _start(display: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _SHOW],
+        env=desktop_env(display),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_window_maps_keys_and_reports_close(xdisplay: str) -> None:
+    proc = _start(xdisplay)
+    try:
+        window = wait_for_window(xdisplay, "Key test", proc=proc)
+        wait_for_screen(xdisplay, window, lambda im: im[..., 1].max() >= 190, what="green")
+        press(xdisplay, window, "s")
+        press(xdisplay, window, "S")
+        press(xdisplay, window, "Escape")
+        out, err = proc.communicate(timeout=20)
+        assert out.split() == ["snap", "snap", "quit"], err
+        assert proc.returncode == 0
+
+        proc = _start(xdisplay)
+        window = wait_for_window(xdisplay, "Key test", proc=proc)
+        close_window(xdisplay, window)
+        out, err = proc.communicate(timeout=20)
+        assert out.split() == ["close"], err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,145 @@
+"""Frame sources: video files in order, stills, folders, live reading with drops, bad input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from face_recognizer.errors import ImageReadError, SourceError
+from face_recognizer.samples import sample_path
+from face_recognizer.sources import Frame, open_source
+
+N_FRAMES = 40
+FPS = 20.0
+
+
+def _grey_level(index: int) -> int:
+    return 5 + index * 6  # distinct after lossy coding: 5, 11, ... 239
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 40-frame MJPG clip whose frame i is a flat grey of level 5 + 6 i."""
+    path = tmp_path_factory.mktemp("clip") / "grey.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (96, 64))
+    assert writer.isOpened()
+    for i in range(N_FRAMES):
+        writer.write(np.full((64, 96, 3), _grey_level(i), np.uint8))
+    writer.release()
+    return path
+
+
+def _level(frame: Frame) -> int:
+    return round((float(frame.image.mean()) - 5) / 6)
+
+
+def test_video_file_yields_every_frame_in_order(clip: Path) -> None:
+    with open_source(str(clip)) as source:
+        assert not source.is_live
+        assert not source.is_stills
+        assert source.fps == pytest.approx(FPS)
+        frames = list(source)
+    assert len(frames) == N_FRAMES
+    assert [f.index for f in frames] == list(range(N_FRAMES))
+    assert [_level(f) for f in frames] == list(range(N_FRAMES))
+    assert all(f.source is None and f.image.shape == (64, 96, 3) for f in frames)
+    assert [f.timestamp for f in frames] == pytest.approx([i / FPS for i in range(N_FRAMES)])
+
+
+def test_video_file_closed_early_stops_its_reader(clip: Path) -> None:
+    source = open_source(str(clip))
+    first = next(iter(source))
+    source.close()
+    assert first.index == 0
+    assert _level(first) == 0
+
+
+def test_live_file_newest_frame_wins_and_drops_are_counted(clip: Path) -> None:
+    taken: list[Frame] = []
+    with open_source(str(clip), live=True) as source:
+        assert source.is_live
+        for frame in source:
+            taken.append(frame)
+            time.sleep(0.12)  # a consumer slower than the clip's 20 fps
+        dropped = source.dropped
+    indices = [f.index for f in taken]
+    assert indices == sorted(set(indices))
+    assert all(_level(f) == f.index for f in taken)  # the frame really is that frame
+    assert dropped > 10
+    assert len(taken) + dropped == N_FRAMES  # every frame was either taken or dropped
+    assert indices[-1] == N_FRAMES - 1  # the newest frame is never lost
+
+
+def test_stream_that_disappears_is_retried_then_fails_with_one_sentence(
+    clip: Path, tmp_path: Path
+) -> None:
+    moving = tmp_path / "stream.avi"
+    moving.write_bytes(clip.read_bytes())
+    started = time.monotonic()
+    with open_source(f"file://{moving}", reconnect_s=1.0) as source:
+        assert source.is_live
+        moving.unlink()  # the "camera" goes away after it was opened
+        with pytest.raises(SourceError, match=r"stopped sending frames\.") as info:
+            for _ in source:
+                pass
+    assert time.monotonic() - started >= 1.0  # it was retried before giving up
+    assert "\n" not in str(info.value)
+
+
+def test_image_file_is_one_still_with_its_path() -> None:
+    path = sample_path("yaoming.jpg")
+    with open_source(str(path)) as source:
+        assert source.is_stills
+        assert not source.is_live
+        assert source.fps is None
+        frames = list(source)
+    assert len(frames) == 1
+    assert frames[0].source == str(path)
+    assert frames[0].index == 0
+    assert frames[0].image.dtype == np.uint8
+    assert frames[0].image.ndim == 3
+
+
+def test_folder_yields_its_images_sorted_and_skips_other_files(tmp_path: Path) -> None:
+    for name in ("b.jpg", "a.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((20, 30, 3), 99, np.uint8))
+    (tmp_path / "notes.txt").write_text("not a picture")
+    with open_source(str(tmp_path)) as source:
+        frames = list(source)
+    assert [Path(f.source or "").name for f in frames] == ["a.png", "b.jpg"]
+    assert [f.index for f in frames] == [0, 1]
+
+
+def test_bad_camera_index_is_one_sentence() -> None:
+    with pytest.raises(SourceError) as info:
+        open_source("7")
+    assert str(info.value) == (
+        "Camera 7 could not be opened; pick another with --source N or give a video file."
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no/such/file.mp4", "is not a camera index, a URL, a video, an image or a folder"),
+        ("rtsp://127.0.0.1:9/none", "could not be opened"),
+    ],
+)
+def test_unopenable_sources_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        open_source(spec)
+
+
+def test_empty_folder_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="holds no image files"):
+        open_source(str(tmp_path))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageReadError, match=r"broken\.jpg"):
+        open_source(str(tmp_path / "broken.jpg"))
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(SourceError, match=r"Video .*broken.mp4.* could not be opened"):
+        open_source(str(tmp_path / "broken.mp4"))
