@@ -8,6 +8,7 @@ like supervision's `Detections`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -94,6 +95,38 @@ class Faces(Detections):
     @classmethod
     def from_detections(cls, detections: Detections, embeddings: np.ndarray) -> Faces:
         return cls(detections.xyxy, detections.scores, detections.landmarks, embeddings)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Who one face is, by majority vote of its nearest enrolled neighbours.
+
+    Attributes:
+        name: the person's display name, or None for unknown.
+        similarity: best cosine similarity among the neighbours that voted for `name`
+            (for unknown: the best similarity of any neighbour, or 0.0).
+        votes: neighbours that voted for `name` (0 when unknown).
+        person_id: the gallery id of the person, None when unknown.
+    """
+
+    name: str | None
+    similarity: float
+    votes: int
+    person_id: int | None = None
+
+    @property
+    def is_known(self) -> bool:
+        return self.name is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One enrolled person: gallery id, display name, photos stored, when first enrolled."""
+
+    id: int
+    name: str
+    photos: int
+    created: datetime
 
 
 def _fields(obj: Detections) -> tuple[str, ...]:
