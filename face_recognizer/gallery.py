@@ -217,7 +217,9 @@ class Gallery:
         else:
             self.db_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise GalleryError(f"The gallery {str(self.path)!r} cannot be opened: {exc}.") from exc
         try:

@@ -1,0 +1,97 @@
+"""Nearest-neighbour search over enrolled embeddings: the only importer of faiss.
+
+Vectors are L2-normalised, so inner product is cosine similarity. Galleries up to
+`HNSW_MIN_SIZE` vectors use an exact `IndexFlatIP`; larger ones an `IndexHNSWFlat` (inner
+product), whose recall against the exact index is checked in `tests/test_matcher.py`. The
+size was chosen with `bench/index_size.py` (README, "## Gallery"). The index is rebuilt from
+SQLite at start: it is never the only copy of anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from face_recognizer.errors import FaceRecognizerError
+
+# Below this many vectors the exact search is fast enough (see bench/index_size.py).
+HNSW_MIN_SIZE = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - only on a broken install
+        raise FaceRecognizerError(
+            "FAISS is not installed or cannot be imported.",
+            hint="Reinstall with the README's setup command (it installs faiss-cpu).",
+        ) from exc
+    return faiss
+
+
+class VectorIndex:
+    """k-nearest-neighbour search over labelled, L2-normalised vectors.
+
+    Args:
+        labels: (N,) int64 label of each vector (a person id); must be >= 0.
+        vectors: (N, D) float32 L2-normalised vectors (N may be 0).
+        kind: "flat" (exact), "hnsw" (approximate) or "auto" (flat below `HNSW_MIN_SIZE`).
+    """
+
+    def __init__(self, labels: np.ndarray, vectors: np.ndarray, kind: str = "auto") -> None:
+        labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(labels) and (vectors.ndim != 2 or len(vectors) != len(labels)):
+            raise ValueError(
+                f"vectors must have shape ({len(labels)}, D), got {getattr(vectors, 'shape', None)}"
+            )
+        if (labels < 0).any():
+            raise ValueError("labels must be >= 0 (-1 marks a missing neighbour)")
+        if kind not in ("auto", "flat", "hnsw"):
+            raise ValueError(f"kind must be 'auto', 'flat' or 'hnsw', got {kind!r}")
+        if kind == "auto":
+            kind = "hnsw" if len(labels) >= HNSW_MIN_SIZE else "flat"
+        self.kind = kind
+        self.dim = int(vectors.shape[1]) if len(labels) else 0
+        self._labels = labels
+        self._index: Any = None
+        if len(labels):
+            faiss = _faiss()
+            if kind == "flat":
+                self._index = faiss.IndexFlatIP(self.dim)
+            else:
+                self._index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+                self._index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+                self._index.hnsw.efSearch = HNSW_EF_SEARCH
+            self._index.add(vectors)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` nearest vectors of each query.
+
+        Returns (similarities (M, k) float32, labels (M, k) int64), best first; missing
+        neighbours (fewer than k vectors) have label -1 and similarity 0.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2:
+            raise ValueError(f"queries must have shape (M, D), got {queries.shape}")
+        m = len(queries)
+        sims = np.zeros((m, k), dtype=np.float32)
+        labels = np.full((m, k), -1, dtype=np.int64)
+        if self._index is None or m == 0:
+            return sims, labels
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"queries have {queries.shape[1]} dimensions, the index {self.dim}")
+        found_sims, positions = self._index.search(queries, k)
+        found = positions >= 0
+        sims[found] = found_sims[found]
+        labels[found] = self._labels[positions[found]]
+        return sims, labels
