@@ -162,6 +162,10 @@ def demo(engine_opts: EngineOptions) -> None:
 
 def _add_commands() -> None:
     """Commands that live in their own modules (`cli_*.py`), one line each."""
+    from face_recognizer.cli_verify import evaluate, verify
+
+    cli.add_command(verify)
+    cli.add_command(evaluate)
 
 
 _add_commands()

@@ -207,3 +207,182 @@ class FrameResult:
                 for face in self.faces
             ],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """Whether two faces are the same person.
+
+    Attributes:
+        similarity: cosine similarity of the two faces' embeddings.
+        same_person: `similarity >= threshold`.
+        threshold: the similarity threshold used.
+    """
+
+    similarity: float
+    same_person: bool
+    threshold: float
+
+    def to_json(self) -> dict:
+        return {
+            "similarity": round(self.similarity, 4),
+            "same_person": self.same_person,
+            "threshold": round(self.threshold, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedPhoto:
+    """The one face picked and embedded in a photo of a batch.
+
+    Attributes:
+        path: the photo's file path.
+        embedding: (D,) float32 L2-normalised, or None when no usable face (see `error`).
+        xyxy: (4,) float32 box of the face, or None (in the padded copy's pixels if `padded`).
+        det_score: detector confidence of the face (0.0 when none).
+        padded: True when the face was only found after padding the photo with a border.
+        error: why the photo gave no embedding (one sentence), else None.
+    """
+
+    path: str
+    embedding: np.ndarray | None
+    xyxy: np.ndarray | None
+    det_score: float
+    padded: bool
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoBatch:
+    """The result of embedding a list of photos: one `EmbeddedPhoto` each, in order."""
+
+    photos: tuple[EmbeddedPhoto, ...]
+    seconds: float
+
+    @property
+    def photos_per_second(self) -> float:
+        return len(self.photos) / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RocCurve:
+    """Receiver operating characteristic of genuine (label 1) vs impostor (label 0) scores.
+
+    Attributes:
+        fpr: (M,) false-positive rates, non-decreasing, from 0 to 1.
+        tpr: (M,) true-positive rates, non-decreasing, from 0 to 1.
+        thresholds: (M,) similarity thresholds, decreasing; the first is +inf.
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+
+    @property
+    def auc(self) -> float:
+        """Area under the curve (trapezoidal rule)."""
+        x, y = self.fpr.astype(np.float64), self.tpr.astype(np.float64)
+        return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+
+
+@dataclass(frozen=True, slots=True)
+class RateAtFar:
+    """A true-accept (or true-identification) rate at a target false-accept rate.
+
+    Attributes:
+        far: the target false-accept rate, e.g. 0.01.
+        rate: the true rate measured at `threshold`.
+        threshold: the similarity threshold that keeps the false accepts within `far`.
+        impostors: how many impostor scores (stranger probes, different-person pairs) it rests on.
+        supported: False when `impostors < 1 / far`: the data cannot measure a rate that low.
+    """
+
+    far: float
+    rate: float
+    threshold: float
+    impostors: int
+    supported: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdResult:
+    """How the matcher does at one similarity threshold.
+
+    Attributes:
+        threshold: the similarity threshold.
+        known_correct: fraction of enrolled people's probes named correctly.
+        known_wrong: fraction named as somebody else.
+        known_rejected: fraction called unknown.
+        strangers_accepted: fraction of stranger probes named as somebody (None: no strangers).
+        pair_tar: same-person pairs accepted at this threshold.
+        pair_far: different-person pairs accepted at this threshold.
+    """
+
+    threshold: float
+    known_correct: float
+    known_wrong: float
+    known_rejected: float
+    strangers_accepted: float | None
+    pair_tar: float
+    pair_far: float
+
+
+@dataclass(frozen=True, slots=True)
+class MethodResult:
+    """One way of matching a probe against the enrolled photos, on the same split.
+
+    Attributes:
+        method: "majority vote" (the matcher), "nearest neighbour" or "mean template".
+        rank1: closed-set rank-1 accuracy (no threshold).
+        tir_at_far: open-set true-identification rate at FAR 1% (None: no strangers).
+        at_current: the result at the current threshold.
+    """
+
+    method: str
+    rank1: float
+    tir_at_far: RateAtFar | None
+    at_current: ThresholdResult
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationReport:
+    """Everything `face-recognizer evaluate` measures on one labelled folder.
+
+    Attributes:
+        people: identities in the folder; enrolled_people: those with an enrolled photo.
+        enrol_per_person: K, the first K photos (sorted by name) enrolled per person.
+        enrolled_photos: photos stored in the temporary gallery.
+        rejected_enrol: enrolment photos the quality check refused, by reason.
+        probes: probe photos of enrolled people that gave a face; strangers: same, of --unknowns.
+        no_face: probe/stranger photos where no face was found (left out).
+        padded: photos whose face was found only on a padded copy.
+        photos_per_second: probe and stranger photos read, detected and embedded per second.
+        rank1: closed-set rank-1 accuracy of the nearest neighbour.
+        open_set: true-identification rate at FAR 10%, 1%, 0.1% (empty without strangers).
+        pairs: verification TAR at FPR 0.5 ... 0.001 over same/different-person photo pairs.
+        auc: ROC-AUC of those pairs; same_scores/different_scores: their similarities.
+        current, suggested: the matcher at the current and the suggested threshold.
+        suggested_basis: how the suggested threshold was chosen.
+        methods: majority vote vs nearest neighbour vs mean template.
+    """
+
+    people: int
+    enrolled_people: int
+    enrol_per_person: int
+    enrolled_photos: int
+    rejected_enrol: dict[str, int]
+    probes: int
+    strangers: int
+    no_face: int
+    padded: int
+    photos_per_second: float
+    rank1: float
+    open_set: tuple[RateAtFar, ...]
+    pairs: tuple[RateAtFar, ...]
+    auc: float
+    same_scores: np.ndarray
+    different_scores: np.ndarray
+    current: ThresholdResult
+    suggested: ThresholdResult
+    suggested_basis: str
+    methods: tuple[MethodResult, ...]

@@ -1,0 +1,192 @@
+"""PNG plots for evaluation reports, drawn with OpenCV and numpy (no matplotlib).
+
+`roc_plot` draws the ROC curve on a log false-accept axis; `histogram_plot` draws the
+similarity histograms of same-person and different-person pairs with thresholds marked.
+Both return a BGR uint8 image; `save_png` writes one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import ArrayLike
+
+from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.types import RocCurve
+
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+GRID = (225, 225, 225)
+BLUE = (200, 110, 30)
+GREEN = (60, 160, 40)
+RED = (50, 50, 210)
+ORANGE = (0, 140, 255)
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_MARGIN = (80, 70, 30, 60)  # left, top, right, bottom
+
+
+class _Axes:
+    """Maps data coordinates to pixels inside the plot area of a canvas."""
+
+    def __init__(
+        self,
+        canvas: np.ndarray,
+        x_range: tuple[float, float],
+        y_range: tuple[float, float],
+        *,
+        log_x: bool = False,
+    ) -> None:
+        self.canvas = canvas
+        h, w = canvas.shape[:2]
+        left, top, right, bottom = _MARGIN
+        self.x0, self.x1, self.y0, self.y1 = left, w - right, h - bottom, top
+        self.log_x = log_x
+        self.xr = tuple(math.log10(v) for v in x_range) if log_x else x_range
+        self.yr = y_range
+
+    def px(self, x: ArrayLike, y: ArrayLike) -> np.ndarray:
+        xv = np.asarray(x, dtype=np.float64)
+        if self.log_x:
+            xv = np.log10(np.maximum(xv, 10 ** self.xr[0]))
+        fx = (xv - self.xr[0]) / (self.xr[1] - self.xr[0])
+        fy = (np.asarray(y, dtype=np.float64) - self.yr[0]) / (self.yr[1] - self.yr[0])
+        return np.stack(
+            [self.x0 + fx * (self.x1 - self.x0), self.y0 + fy * (self.y1 - self.y0)], axis=-1
+        )
+
+    def frame(self, x_ticks: Sequence[float], y_ticks: Sequence[float], fmt_x: str) -> None:
+        for x in x_ticks:
+            ((px, _),) = self.px([x], [self.yr[0]])
+            cv2.line(self.canvas, (int(px), self.y1), (int(px), self.y0), GRID, 1)
+            label = format(x, fmt_x) if fmt_x else f"{x:g}"
+            _text(self.canvas, label, (int(px) - 12, self.y0 + 20), 0.45)
+        for y in y_ticks:
+            ((_, py),) = self.px([10 ** self.xr[0] if self.log_x else self.xr[0]], [y])
+            cv2.line(self.canvas, (self.x0, int(py)), (self.x1, int(py)), GRID, 1)
+            _text(self.canvas, f"{y:g}", (self.x0 - 45, int(py) + 5), 0.45)
+        cv2.rectangle(self.canvas, (self.x0, self.y1), (self.x1, self.y0), BLACK, 1)
+
+    def polyline(
+        self, x: np.ndarray, y: np.ndarray, color: tuple[int, int, int], width: int = 2
+    ) -> None:
+        points = np.round(self.px(x, y)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(self.canvas, [points], False, color, width, cv2.LINE_AA)
+
+    def vline(self, x: float, color: tuple[int, int, int], label: str, row: int) -> None:
+        ((px, _),) = self.px([x], [self.yr[0]])
+        cv2.line(self.canvas, (int(px), self.y1), (int(px), self.y0), color, 2, cv2.LINE_AA)
+        _text(self.canvas, label, (int(px) + 5, self.y1 + 18 + 18 * row), 0.45, color)
+
+
+def _text(
+    canvas: np.ndarray,
+    text: str,
+    origin: tuple[int, int],
+    scale: float = 0.5,
+    color: tuple[int, int, int] = BLACK,
+) -> None:
+    cv2.putText(canvas, text, origin, _FONT, scale, color, 1, cv2.LINE_AA)
+
+
+def _canvas(size_wh: tuple[int, int], title: str, x_label: str, y_label: str) -> np.ndarray:
+    w, h = size_wh
+    canvas = np.full((h, w, 3), 255, dtype=np.uint8)
+    _text(canvas, title, (10, 24), 0.6)
+    _text(canvas, x_label, (w // 2 - 60, h - 15), 0.5)
+    _text(canvas, y_label, (8, _MARGIN[1] - 8), 0.45)
+    return canvas
+
+
+def roc_plot(
+    roc: RocCurve,
+    *,
+    marks: Sequence[tuple[float, str]] = (),
+    title: str = "ROC: same vs different person pairs",
+    size_wh: tuple[int, int] = (720, 520),
+) -> np.ndarray:
+    """The ROC curve with a log false-accept axis from 1e-4 (or 1 / impostors) to 1.
+
+    `marks` are (threshold, label) pairs: each is drawn as a dot where the curve meets it.
+    """
+    positive_fpr = roc.fpr[roc.fpr > 0]
+    low = min(1e-4, float(positive_fpr.min())) if positive_fpr.size else 1e-4
+    low = 10 ** math.floor(math.log10(low))
+    canvas = _canvas(size_wh, title, "false-accept rate (log)", "true-accept rate")
+    axes = _Axes(canvas, (low, 1.0), (0.0, 1.0), log_x=True)
+    x_ticks = [10.0**e for e in range(round(math.log10(low)), 1)]
+    axes.frame(x_ticks, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], "")
+    keep = roc.fpr > 0
+    # Start the curve at the left edge with the TPR reached before the first false accept.
+    first_tpr = float(roc.tpr[~keep].max()) if (~keep).any() else 0.0
+    xs = np.r_[low, roc.fpr[keep]]
+    ys = np.r_[first_tpr, roc.tpr[keep]]
+    axes.polyline(xs, ys, BLUE)
+    for row, (threshold, label) in enumerate(marks):
+        i = int(np.searchsorted(-roc.thresholds, -threshold, side="right")) - 1
+        i = max(0, min(i, roc.fpr.size - 1))
+        ((px, py),) = axes.px([max(roc.fpr[i], low)], [roc.tpr[i]])
+        color = (ORANGE, GREEN, RED)[row % 3]
+        cv2.circle(canvas, (int(px), int(py)), 6, color, -1, cv2.LINE_AA)
+        text = f"{label} {threshold:.3f}: TAR {roc.tpr[i]:.3f} at FAR {roc.fpr[i]:.4f}"
+        _text(canvas, text, (axes.x0 + 150, axes.y0 - 20 - 20 * row), 0.45, color)
+    _text(canvas, f"AUC {roc.auc:.4f}", (axes.x0 + 10, axes.y0 - 20), 0.5, BLUE)
+    return canvas
+
+
+def histogram_plot(
+    same: np.ndarray,
+    different: np.ndarray,
+    *,
+    marks: Sequence[tuple[float, str]] = (),
+    bins: int = 50,
+    title: str = "Similarity of same-person and different-person pairs",
+    size_wh: tuple[int, int] = (720, 520),
+) -> np.ndarray:
+    """Both similarity histograms (each normalised to its own total) with thresholds marked."""
+    same = np.asarray(same, dtype=np.float64).ravel()
+    different = np.asarray(different, dtype=np.float64).ravel()
+    both = np.r_[same, different]
+    lo = math.floor(min(both.min(), 0.0) * 10) / 10 if both.size else -0.2
+    hi = math.ceil(max(both.max(), 0.0) * 10) / 10 if both.size else 1.0
+    if hi <= lo:
+        hi = lo + 0.1
+    edges = np.linspace(lo, hi, bins + 1)
+    fractions = []
+    for values in (same, different):
+        counts = np.histogram(values, bins=edges)[0].astype(np.float64)
+        fractions.append(counts / max(1.0, counts.sum()))
+    top = max(0.05, max(float(f.max()) for f in fractions) * 1.1)
+    canvas = _canvas(size_wh, title, "cosine similarity", "fraction of pairs")
+    axes = _Axes(canvas, (lo, hi), (0.0, top))
+    step = 0.2 if hi - lo > 1.0 else 0.1
+    x_ticks = np.round(np.arange(lo, hi + 1e-9, step), 2)
+    y_step = 10 ** math.floor(math.log10(top / 2))
+    y_ticks = np.round(np.arange(0.0, top, y_step * (2 if top / y_step > 6 else 1)), 4)
+    axes.frame(list(x_ticks), list(y_ticks), ".1f")
+    for values, color in zip(fractions, (GREEN, RED), strict=True):
+        xs = np.repeat(edges, 2)[1:-1]
+        ys = np.repeat(values, 2)
+        axes.polyline(np.r_[edges[0], xs, edges[-1]], np.r_[0.0, ys, 0.0], color)
+    _text(canvas, f"same person: {same.size} pairs", (axes.x1 - 250, 24), 0.45, GREEN)
+    _text(canvas, f"different people: {different.size} pairs", (axes.x1 - 250, 44), 0.45, RED)
+    for row, (threshold, label) in enumerate(marks):
+        axes.vline(threshold, (ORANGE, BLUE, BLACK)[row % 3], f"{label} {threshold:.3f}", row)
+    return canvas
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write `image` as a PNG file (folders are created); raise if it cannot be written."""
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(".png", image)
+        if not ok:
+            raise OSError("PNG encoding failed")
+        data.tofile(out)
+    except OSError as exc:
+        raise FaceRecognizerError(f"Could not write {out}: {exc}.") from exc
+    return out
