@@ -1,0 +1,111 @@
+"""Frames per second of `recognize` against the seed-style baseline, measured in the same run.
+
+For each shared clip, on the CPU, frame by frame in order with no window: the baseline
+(`bench/baseline_naive.py`: FaceAnalysis, every face embedded every frame, Python loop) and
+ours (`Recognizer`: aspect-kept detector input, tracking, embedding only when needed, FAISS
+vote). Both are enrolled from `videos/references` (ours into a temp gallery) and checked
+against the clip's ground truth: Lin-Manuel Miranda named in >= 95% of frames 82-210,
+Barack Obama in >= 90% of frames 211-274, no Joe Biden anywhere, no name on the
+pedestrians clip.
+
+    .venv/bin/python bench/fps.py [--datasets ../shared/datasets] [--threads 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baseline_naive import NaiveRecognizer, frames
+
+from face_recognizer.engine import Engine, cpu_threads
+from face_recognizer.gallery import Gallery, enrol_face
+from face_recognizer.images import is_image_path, read_image
+from face_recognizer.matcher import Matcher
+from face_recognizer.models import find_pack
+from face_recognizer.recognize import Recognizer, run
+from face_recognizer.sources import open_source
+
+HAMILTON = "hamilton_whitehouse_short.mp4"
+PEDESTRIANS = "pedestrians_covent_garden_4s.mp4"
+
+
+def enrol_references(engine: Engine, gallery: Gallery, references: Path) -> None:
+    for person in sorted(p for p in references.iterdir() if p.is_dir()):
+        faces = []
+        for path in sorted(p for p in person.iterdir() if is_image_path(p)):
+            face, _ = enrol_face(engine, read_image(path), str(path))
+            if face is not None:
+                faces.append(face)
+        gallery.add_faces(person.name.replace("_", " "), faces, engine.pack.recognizer_id)
+
+
+def figures(clip: str, names: list[set[str]]) -> str:
+    """The clip's correctness figures, and whether they pass."""
+    if clip == HAMILTON:
+        lin = sum("Lin Manuel Miranda" in n for n in names[82:211]) / len(names[82:211])
+        obama = sum("Barack Obama" in n for n in names[211:275]) / len(names[211:275])
+        biden = sum("Joe Biden" in n for n in names)
+        ok = lin >= 0.95 and obama >= 0.90 and biden == 0
+        return f"Lin {lin:.0%}, Obama {obama:.0%}, Biden {biden} frames: {'PASS' if ok else 'FAIL'}"
+    named = sum(bool(n) for n in names)
+    return f"frames with a name: {named}: {'PASS' if named == 0 else 'FAIL'}"
+
+
+def bench_naive(naive: NaiveRecognizer, video: Path) -> tuple[float, list[set[str]]]:
+    names: list[set[str]] = []
+    start = time.perf_counter()
+    for image in frames(video):
+        names.append({name for _, name, _ in naive.recognize(image) if name})
+    return len(names) / (time.perf_counter() - start), names
+
+
+def bench_ours(recognizer: Recognizer, video: Path) -> tuple[float, list[set[str]], int]:
+    names: list[set[str]] = []
+    recognizer.reset()
+    start = time.perf_counter()
+    with open_source(str(video)) as source:
+        report = run(
+            source,
+            recognizer,
+            on_result=lambda r: names.append({f.name for f in r.faces if f.name}),
+        )
+    return len(names) / (time.perf_counter() - start), names, report.embedded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--threads", type=int, nargs="+", default=[cpu_threads()])
+    args = parser.parse_args()
+    videos = args.datasets / "videos"
+    naive = NaiveRecognizer()
+    naive.enrol_folder(videos / "references")
+    ours = {}
+    with tempfile.TemporaryDirectory(prefix="fps-gallery-") as tmp:
+        for threads in args.threads:
+            engine = Engine(find_pack(), ctx=-1, threads=threads)
+            gallery = Gallery(Path(tmp) / f"db{threads}")
+            enrol_references(engine, gallery, videos / "references")
+            ours[threads] = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        print("| clip | pipeline | FPS | vs baseline | faces embedded | correctness |")
+        print("|---|---|---|---|---|---|")
+        for clip in (HAMILTON, PEDESTRIANS):
+            base_fps, base_names = bench_naive(naive, videos / clip)
+            print(f"| {clip} | baseline (FaceAnalysis, every face) | {base_fps:.1f} | 1.00 | "
+                  f"all | {figures(clip, base_names)} |", flush=True)  # fmt: skip
+            for threads, recognizer in ours.items():
+                fps, names, embedded = bench_ours(recognizer, videos / clip)
+                print(f"| {clip} | ours, {threads} thread(s) | {fps:.1f} | "
+                      f"{fps / base_fps:.2f} | {embedded} | {figures(clip, names)} |",
+                      flush=True)  # fmt: skip
+    naive.close()
+
+
+if __name__ == "__main__":
+    main()

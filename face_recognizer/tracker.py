@@ -1,0 +1,222 @@
+"""Faces followed across frames, with a name voted over each track's recent frames.
+
+`Tracker.update(detections, identify)` links this frame's detections to the tracks of the
+previous frames (greedy on box overlap, then on centre distance for fast moves), asks
+`identify` to embed and match only the faces that need it, and returns one `Track` per
+detection. A face needs embedding when its track is new, when its label is uncertain (too
+few votes, or no clear majority), or when it has not been embedded for `refresh_every`
+frames. A track's label is the majority of its last `vote_window` matches, so one bad frame
+does not change it. `reset()` forgets every track (a new video, a shot cut).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from face_recognizer.types import Detections, Match, Track
+
+Identify = Callable[[np.ndarray], Sequence[Match]]
+"""Embeds and matches the detections at the given indices (an int array), in that order."""
+
+
+def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection-over-union of two sets of xyxy boxes."""
+    a = np.asarray(a_xyxy, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b_xyxy, dtype=np.float32).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def _box(xyxy: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return (x1, y1, x2, y2)
+
+
+@dataclass
+class _TrackState:
+    id: int
+    xyxy: np.ndarray
+    votes: deque[tuple[str | None, float]]
+    last_embedded: int = -(10**9)  # frame count when last embedded
+    last_seen: int = 0
+    label: tuple[str | None, float] = (None, 0.0)
+
+    def decide(self, min_votes: int, majority: float) -> bool:
+        """Update `label` from the votes; True when the label is confident."""
+        if not self.votes:
+            self.label = (None, 0.0)
+            return False
+        counts = Counter(name for name, _ in self.votes)
+        # most votes first; ties go to the name voted most recently
+        recency = {name: i for i, (name, _) in enumerate(self.votes)}
+        name, count = max(counts.items(), key=lambda item: (item[1], recency[item[0]]))
+        similarity = max(sim for n, sim in self.votes if n == name)
+        if name is None:  # unknown: report the best similarity seen, for information
+            similarity = max(sim for _, sim in self.votes)
+        self.label = (name, similarity)
+        return len(self.votes) >= min_votes and count / len(self.votes) >= majority
+
+
+class Tracker:
+    """Links detections across frames and keeps a per-track vote on who each face is.
+
+    Args:
+        vote_window: matches kept per track for the vote (>= 1).
+        min_votes: votes a track needs before its label counts as confident (>= 1).
+        majority: share of the votes the leading name needs to be confident, in (0.5, 1].
+        refresh_every: frames after which a confident track is embedded again (>= 1).
+        min_iou: overlap with the previous box that continues a track, in (0, 1).
+        max_missing: frames a track survives without a detection (>= 0).
+    """
+
+    def __init__(
+        self,
+        vote_window: int = 7,
+        min_votes: int = 3,
+        majority: float = 0.6,
+        refresh_every: int = 10,
+        min_iou: float = 0.3,
+        max_missing: int = 5,
+    ) -> None:
+        if vote_window < 1:
+            raise ValueError(f"vote_window must be >= 1, got {vote_window}")
+        if not 1 <= min_votes <= vote_window:
+            raise ValueError(
+                f"min_votes must be in 1..vote_window ({vote_window}), got {min_votes}"
+            )
+        if not 0.5 < majority <= 1.0:
+            raise ValueError(f"majority must be in (0.5, 1], got {majority}")
+        if refresh_every < 1:
+            raise ValueError(f"refresh_every must be >= 1, got {refresh_every}")
+        if not 0.0 < min_iou < 1.0:
+            raise ValueError(f"min_iou must be in (0, 1), got {min_iou}")
+        if max_missing < 0:
+            raise ValueError(f"max_missing must be >= 0, got {max_missing}")
+        self.vote_window = vote_window
+        self.min_votes = min_votes
+        self.majority = majority
+        self.refresh_every = refresh_every
+        self.min_iou = min_iou
+        self.max_missing = max_missing
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks (ids keep counting up, so an id is never reused)."""
+        self._tracks: list[_TrackState] = []
+        self._frame = 0
+        self._confident: dict[int, bool] = {}
+        if not hasattr(self, "_next_id"):
+            self._next_id = 1
+
+    @property
+    def active_tracks(self) -> int:
+        return len(self._tracks)
+
+    def _associate(self, xyxy: np.ndarray) -> list[int | None]:
+        """For each detection, the index into `self._tracks` it continues, or None."""
+        assigned: list[int | None] = [None] * len(xyxy)
+        if not self._tracks or not len(xyxy):
+            return assigned
+        previous = np.stack([t.xyxy for t in self._tracks])
+        overlap = iou_matrix(previous, xyxy)
+        # centre distance relative to the previous box size, for faces that moved fast
+        prev_c = (previous[:, :2] + previous[:, 2:]) / 2
+        det_c = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+        prev_size = np.maximum(previous[:, 2:] - previous[:, :2], 1).max(axis=1)
+        det_size = np.maximum(xyxy[:, 2:] - xyxy[:, :2], 1).max(axis=1)
+        dist = np.linalg.norm(prev_c[:, None] - det_c[None], axis=2) / prev_size[:, None]
+        scale = det_size[None, :] / prev_size[:, None]
+        near = (dist < 0.6) & (scale > 0.6) & (scale < 1.6)
+        score = np.where(overlap >= self.min_iou, 1.0 + overlap, np.where(near, 1.0 - dist, 0.0))
+        used_tracks: set[int] = set()
+        for flat in np.argsort(-score, axis=None):
+            t, d = divmod(int(flat), score.shape[1])
+            if score[t, d] <= 0:
+                break
+            if t in used_tracks or assigned[d] is not None:
+                continue
+            assigned[d] = t
+            used_tracks.add(t)
+        return assigned
+
+    def update(self, detections: Detections, identify: Identify) -> tuple[Track, ...]:
+        """Track this frame's faces; embed and match those that need it via `identify`.
+
+        Returns one `Track` per detection, in the detections' order.
+        """
+        self._frame += 1
+        xyxy = np.asarray(detections.xyxy, dtype=np.float32)
+        assigned = self._associate(xyxy)
+        states: list[_TrackState] = []
+        for d, t in enumerate(assigned):
+            if t is None:
+                state = _TrackState(self._next_id, xyxy[d], deque(maxlen=self.vote_window))
+                self._next_id += 1
+            else:
+                state = self._tracks[t]
+                state.xyxy = xyxy[d]
+            state.last_seen = self._frame
+            states.append(state)
+
+        need = [
+            d
+            for d, state in enumerate(states)
+            if not self._confident.get(state.id, False)
+            or self._frame - state.last_embedded >= self.refresh_every
+        ]
+        embedded = set(need)
+        if need:
+            matches = identify(np.asarray(need, dtype=np.int64))
+            if len(matches) != len(need):
+                raise ValueError(f"identify returned {len(matches)} matches for {len(need)} faces")
+            for d, match in zip(need, matches, strict=True):
+                state = states[d]
+                state.votes.append((match.name, float(match.similarity)))
+                state.last_embedded = self._frame
+        for state in states:
+            self._confident[state.id] = state.decide(self.min_votes, self.majority)
+
+        kept = [t for t in self._tracks if self._frame - t.last_seen <= self.max_missing]
+        seen = {id(s) for s in states}
+        self._tracks = states + [t for t in kept if id(t) not in seen]
+        live_ids = {t.id for t in self._tracks}
+        self._confident = {k: v for k, v in self._confident.items() if k in live_ids}
+
+        return tuple(
+            Track(
+                id=state.id,
+                xyxy=_box(state.xyxy),
+                landmarks=detections.landmarks[d],
+                name=state.label[0],
+                similarity=state.label[1],
+                embedded=d in embedded,
+            )
+            for d, state in enumerate(states)
+        )
+
+
+def label_stills(detections: Detections, matches: Sequence[Match]) -> tuple[Track, ...]:
+    """`Track`s without ids for an independent still: each face labelled by its own match."""
+    if len(matches) != len(detections):
+        raise ValueError(f"{len(matches)} matches for {len(detections)} faces")
+    return tuple(
+        Track(
+            id=None,
+            xyxy=_box(detections.xyxy[i]),
+            landmarks=detections.landmarks[i],
+            name=match.name,
+            similarity=float(match.similarity),
+        )
+        for i, match in enumerate(matches)
+    )
