@@ -166,6 +166,9 @@ def _add_commands() -> None:
 
     cli.add_command(verify)
     cli.add_command(evaluate)
+    from face_recognizer.cli_register import register
+
+    cli.add_command(register)
 
 
 _add_commands()
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="face-recognizer", standalone_mode=False)
+        # without standalone mode, click returns the code of an Exit raised by a command
+        code = cli.main(args=args, prog_name="face-recognizer", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -201,4 +205,4 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

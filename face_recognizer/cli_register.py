@@ -1,0 +1,169 @@
+"""`face-recognizer register` (and `python register.py`): enrol one person."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.errors import FaceRecognizerError
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo{'' if count == 1 else 's'}"
+
+
+def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str]) -> str:
+    """`Registered Ana: 6 photos (1 skipped: several faces)`, or `Added ... to Ana` when the
+    person already had photos."""
+    if stored_before:
+        line = f"Added {_photos(added)} to {name}, who now has {stored_before + added}"
+    else:
+        line = f"Registered {name}: {_photos(added)}"
+    total = sum(skipped.values())
+    if total:
+        reasons = skipped.most_common()
+        if len(reasons) == 1:
+            detail = reasons[0][0]
+        else:
+            detail = ", ".join(f"{count} {reason}" for reason, count in reasons)
+        line += f" ({total} skipped: {detail})"
+    return line
+
+
+@click.command()
+@click.option(
+    "-n", "--name", required=True, help="The person's name; an existing one gets more photos."
+)
+@click.option(
+    "--source",
+    default=None,
+    metavar="SRC",
+    help="Camera index (default 0), video file or stream URL for the live window.",
+)
+@click.option(
+    "--images",
+    "from_images",
+    is_flag=True,
+    help="Register from the photo files and folders given after it, without a window.",
+)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
+@db_option
+@engine_options
+def register(
+    name: str,
+    source: str | None,
+    from_images: bool,
+    paths: tuple[Path, ...],
+    db: Path | None,
+    engine_opts: EngineOptions,
+) -> None:
+    """Enrol a person from the camera or from photos.
+
+    The window boxes the face green when the picture is usable and red with the reason
+    otherwise. S takes a photo, Q (or closing the window) stores the photos taken, Esc
+    cancels. With --images every file gets a line saying `ok` or why it cannot be used.
+
+    \b
+    Examples:
+      face-recognizer register -n Ana                      # camera 0: S snap, Q finish
+      face-recognizer register -n Ana --source clip.mp4    # a video file plays once
+      face-recognizer register -n Ana --images ana.jpg photos_of_ana/
+    """
+    from face_recognizer.gallery import normalize_name, resolve_db_dir
+
+    if paths and not from_images:
+        raise click.UsageError(
+            f"Unexpected argument {str(paths[0])!r}: quote a name with spaces "
+            '(-n "Ana Lima"), or put --images in front of photo paths.'
+        )
+    if from_images and not paths:
+        raise click.UsageError("--images needs at least one photo file or folder after it.")
+    if from_images and source is not None:
+        raise click.UsageError("Use either --images or --source, not both.")
+    name = normalize_name(name)
+    db_dir = resolve_db_dir(db)
+    if from_images:
+        _register_images(name, paths, db_dir, engine_opts)
+    else:
+        _register_live(name, source or "0", db_dir, engine_opts)
+
+
+def _register_images(
+    name: str, paths: tuple[Path, ...], db_dir: Path, engine_opts: EngineOptions
+) -> None:
+    from face_recognizer.register import check_files, existing_photos, image_paths, store
+
+    files = image_paths(paths)
+    if not files:
+        raise FaceRecognizerError("The folders given hold no image files (.jpg, .png, ...).")
+    engine = load_engine(engine_opts)
+    stored_before = existing_photos(db_dir, name, engine.pack.recognizer_id)
+    faces, skipped = [], Counter[str]()
+    for result in check_files(engine, files):
+        click.echo(f"{result.path}: {result.reason or 'ok'}")
+        if result.face is not None:
+            faces.append(result.face)
+        else:
+            skipped[result.reason or "unusable"] += 1
+    if not faces:
+        what = "The photo has no" if len(files) == 1 else f"None of the {len(files)} photos has a"
+        raise FaceRecognizerError(f"{what} usable face; nothing was stored.")
+    added = store(db_dir, name, faces, engine.pack.recognizer_id)
+    if added.duplicates:
+        skipped["already stored"] += added.duplicates
+    click.echo(summary_line(name, added.added, stored_before, skipped))
+
+
+def _register_live(name: str, spec: str, db_dir: Path, engine_opts: EngineOptions) -> None:
+    from face_recognizer.register import (
+        KEYS,
+        LiveSession,
+        embed_snaps,
+        existing_photos,
+        source_label,
+        store,
+    )
+    from face_recognizer.sources import open_source
+    from face_recognizer.window import Window
+
+    if not Window.available():
+        raise FaceRecognizerError(
+            "No screen is available for the register window (DISPLAY is not set).",
+            hint="Register from photos instead: --images PATH...",
+        )
+    with open_source(spec) as frames:
+        if frames.is_stills:
+            raise FaceRecognizerError(
+                f"{spec!r} is a photo or a folder, not a camera or a video.",
+                hint=f"Use --images {spec} to register from photos.",
+            )
+        engine = load_engine(engine_opts)
+        stored_before = existing_photos(db_dir, name, engine.pack.recognizer_id)
+        if stored_before:
+            click.echo(
+                f"{name} is already registered with {_photos(stored_before)}; "
+                "new photos will be added.",
+                err=True,
+            )
+        with Window(f"Register {name}", KEYS) as window:
+            session = LiveSession(engine, name, frames, window, source_label(spec), stored_before)
+            outcome = session.run()
+    if outcome.cancelled:
+        click.echo(f"Cancelled: nothing was stored for {name}.", err=True)
+        raise click.exceptions.Exit(1)
+    if outcome.source_error:
+        click.echo(outcome.source_error, err=True)
+    skipped = Counter(dict(outcome.refused))
+    if not outcome.snaps:
+        raise FaceRecognizerError(
+            f"No photo of {name} was taken; nothing was stored.",
+            hint="Press S while the face box is green.",
+        )
+    faces = embed_snaps(engine, outcome.snaps)
+    added = store(db_dir, name, faces, engine.pack.recognizer_id)
+    if added.duplicates:
+        skipped["already stored"] += added.duplicates
+    click.echo(summary_line(name, added.added, stored_before, skipped))

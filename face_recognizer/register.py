@@ -1,0 +1,358 @@
+"""Enrolling one person: a live session (S snaps, Q finishes, Esc cancels) or photo files.
+
+Live: every frame is detected and checked with `quality.check_photo`; the face is boxed green
+when the frame is usable and red with the reason otherwise. S keeps the shown frame's aligned
+face crop (only when usable); Q, or closing the window, embeds all kept crops in one batch and
+stores them with `Gallery.add_faces` in one transaction. A video file plays once, every frame in
+order at its own frame rate (slower when detection cannot keep up), then holds its last frame.
+A camera that stops sending frames leaves a message on screen: Q still stores what was kept.
+
+Files: `check_file` says for each photo `ok` or why not; `store` saves the usable ones.
+Nothing here prints; `cli_register.py` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status, put_text, text_size
+from face_recognizer.errors import FaceRecognizerError, GalleryError, ImageReadError
+from face_recognizer.gallery import REINDEX_HINT, AddResult, EnrolFace, Gallery, enrol_face
+from face_recognizer.images import is_image_path, read_image
+from face_recognizer.quality import PhotoCheck, check_photo
+from face_recognizer.types import Detections, Frame
+
+if TYPE_CHECKING:
+    from face_recognizer.engine import Engine
+    from face_recognizer.sources import FrameSource
+    from face_recognizer.window import Window
+
+GOOD: tuple[int, int, int] = COLORS["known"]  # green: usable face
+BAD: tuple[int, int, int] = (40, 40, 225)  # red: not usable, with the reason
+OTHER: tuple[int, int, int] = (150, 150, 150)  # small background faces that do not count
+KEYS: dict[str | int, str] = {"s": "snap", "q": "finish", 27: "cancel"}
+FLASH_SECONDS = 1.0
+HOLD_WAIT_MS = 40  # key polling while a finished video holds its last frame
+UNREADABLE = "unreadable"
+NOT_FOUND = "not found"
+
+
+@dataclass(frozen=True, slots=True)
+class Snap:
+    """One face kept for enrolment, not embedded yet.
+
+    Attributes:
+        crop: (S, S, 3) uint8 ArcFace-aligned BGR crop.
+        source: where it came from ("camera:0 frame 57", a file path).
+        source_hash: sha256 hex of the frame's pixels or of the file's bytes.
+        det_score, face_px, blur: the detector score, min(box w, h) and sharpness.
+    """
+
+    crop: np.ndarray
+    source: str
+    source_hash: str
+    det_score: float
+    face_px: float
+    blur: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoResult:
+    """Verdict on one photo file: `reason` is None when it is usable (then `face` is set)."""
+
+    path: Path
+    reason: str | None
+    face: EnrolFace | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOutcome:
+    """How a live session ended: the kept snaps, S presses refused (by reason), and whether
+    the user cancelled with Esc."""
+
+    snaps: tuple[Snap, ...]
+    refused: tuple[tuple[str, int], ...]
+    cancelled: bool
+    source_error: str | None = None
+
+
+def make_snap(
+    engine: Engine, image: np.ndarray, detections: Detections, check: PhotoCheck, source: str
+) -> Snap:
+    """The aligned crop and metadata of the usable face that `check` chose in `image`."""
+    if not check.usable or check.face is None:
+        raise ValueError(f"cannot snap a frame that is not usable ({check.reason})")
+    crop = engine.align(image, detections.landmarks[[check.face]])[0]
+    return Snap(
+        crop=crop,
+        source=source,
+        source_hash=hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
+        det_score=float(detections.scores[check.face]),
+        face_px=check.face_px,
+        blur=check.blur,
+    )
+
+
+def image_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to their image files (sorted, not recursive)."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p)))
+        else:
+            out.append(path)
+    return out
+
+
+def check_file(engine: Engine, path: Path) -> PhotoResult:
+    """Read, detect, check and embed one photo: `ok` with its face, or why it cannot be used."""
+    if not path.is_file():
+        return PhotoResult(path, NOT_FOUND)
+    try:
+        image = read_image(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (ImageReadError, OSError):
+        return PhotoResult(path, UNREADABLE)
+    face, check = enrol_face(engine, image, str(path), digest)
+    return PhotoResult(path, check.reason, face)
+
+
+def check_files(engine: Engine, paths: Sequence[Path]) -> Iterator[PhotoResult]:
+    """`check_file` for each path, as they are done."""
+    for path in paths:
+        yield check_file(engine, path)
+
+
+def existing_photos(db_dir: Path, name: str, recognizer_id: str) -> int:
+    """Photos `name` already has in the gallery at `db_dir` (0 when new or no gallery yet).
+
+    Raises GalleryError now, before any photo is taken, when the gallery cannot take this
+    pack's embeddings.
+    """
+    if not (db_dir / "gallery.sqlite3").is_file():
+        return 0
+    with Gallery(db_dir, create=False) as gallery:
+        others = set(gallery.recognizer_ids()) - {recognizer_id}
+        if others:
+            raise GalleryError(
+                f"The gallery {str(db_dir)!r} holds embeddings of another model pack "
+                f"({', '.join(sorted(others))}).",
+                hint=REINDEX_HINT,
+            )
+        return next((p.photos for p in gallery.people() if p.name == name), 0)
+
+
+def embed_snaps(engine: Engine, snaps: Sequence[Snap]) -> list[EnrolFace]:
+    """Embed the crops of `snaps` in one batch."""
+    if not snaps:
+        return []
+    embeddings = engine.embed_crops(np.stack([s.crop for s in snaps]))
+    return [
+        EnrolFace(emb, s.crop, s.source, s.source_hash, s.det_score, s.face_px, s.blur)
+        for emb, s in zip(embeddings, snaps, strict=True)
+    ]
+
+
+def store(db_dir: Path, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+    """Store `faces` for `name` in the gallery at `db_dir`, in one transaction."""
+    if not faces:
+        raise ValueError("nothing to store")
+    with Gallery(db_dir) as gallery:
+        return gallery.add_faces(name, faces, recognizer_id)
+
+
+def source_label(spec: str) -> str:
+    """How snaps from `spec` are named: "camera:0" for a camera index, else the spec itself."""
+    text = str(spec).strip()
+    return f"camera:{text}" if text.isdigit() else text
+
+
+@dataclass
+class _View:
+    """What the window shows for the current frame."""
+
+    frame: Frame | None = None
+    detections: Detections = field(default_factory=Detections.empty)
+    check: PhotoCheck = field(default_factory=lambda: PhotoCheck(False, "no face", None))
+
+
+class LiveSession:
+    """The register window for one person; `run()` returns how it ended.
+
+    Args:
+        engine: detects and aligns.
+        name: the person (already normalised).
+        source: frames to show (camera, URL or video file).
+        window: where to show them (keys: `KEYS`).
+        label: how snaps are named (see `source_label`).
+        stored: photos the person already has (shown on screen).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        source: FrameSource,
+        window: Window,
+        label: str,
+        stored: int = 0,
+    ) -> None:
+        self.engine = engine
+        self.name = name
+        self.source = source
+        self.window = window
+        self.label = label
+        self.stored = stored
+        self.snaps: list[Snap] = []
+        self.refused: Counter[str] = Counter()
+        self._hashes: set[str] = set()
+        self._view = _View()
+        self._flash: tuple[str, tuple[int, int, int], float] | None = None
+        self._ended = False
+        self._error: str | None = None
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> LiveOutcome:
+        frames = iter(self.source)
+        paced = not self.source.is_live and not self.source.is_stills
+        start: float | None = None
+        while True:
+            wait_ms = HOLD_WAIT_MS
+            if not self._ended:
+                frame = self._next(frames)
+                if frame is not None:
+                    self._analyse(frame)
+                    wait_ms = 1
+                    if paced:  # a video file plays at its own frame rate, every frame
+                        now = time.monotonic()
+                        start = now - frame.timestamp if start is None else start
+                        wait_ms = max(1, round((start + frame.timestamp - now) * 1000))
+            action = self.window.show(self._render(), wait_ms=wait_ms)
+            if action == "snap":
+                self._snap()
+            elif action in ("finish", "close"):
+                return self._outcome(cancelled=False)
+            elif action == "cancel":
+                return self._outcome(cancelled=True)
+
+    def _next(self, frames: Iterator[Frame]) -> Frame | None:
+        try:
+            return next(frames)
+        except StopIteration:
+            self._ended = True
+        except FaceRecognizerError as exc:
+            self._ended = True
+            self._error = str(exc)
+        return None
+
+    def _analyse(self, frame: Frame) -> None:
+        detections = self.engine.detect(frame.image)
+        self._view = _View(frame, detections, check_photo(frame.image, detections))
+
+    def _snap(self) -> None:
+        view = self._view
+        if self._error is not None:
+            return
+        if view.frame is None:
+            self._flash_message("No picture yet", BAD)
+            return
+        if not view.check.usable:
+            reason = view.check.reason or "not usable"
+            self.refused[reason] += 1
+            self._flash_message(f"Not taken: {reason}", BAD)
+            return
+        source = f"{self.label} frame {view.frame.index}"
+        snap = make_snap(self.engine, view.frame.image, view.detections, view.check, source)
+        if snap.source_hash in self._hashes:
+            self.refused["same frame twice"] += 1
+            self._flash_message("Already taken: wait for a new frame", BAD)
+            return
+        self._hashes.add(snap.source_hash)
+        self.snaps.append(snap)
+        self._flash_message(f"Photo {len(self.snaps)} taken", GOOD)
+
+    def _flash_message(self, text: str, color: tuple[int, int, int]) -> None:
+        self._flash = (text, color, time.monotonic() + FLASH_SECONDS)
+
+    def _outcome(self, *, cancelled: bool) -> LiveOutcome:
+        return LiveOutcome(
+            tuple(self.snaps), tuple(self.refused.most_common()), cancelled, self._error
+        )
+
+    # -- drawing ---------------------------------------------------------------------------
+    def status_text(self) -> str:
+        """The status line, e.g. `Ana: 3 photos  S snap  Q finish`."""
+        count = len(self.snaps)
+        text = f"{self.name}: {count} photo{'' if count == 1 else 's'}"
+        if self.stored:
+            text += f" (+{self.stored} stored)"
+        text += "  S snap  Q finish  Esc cancel"
+        if self._ended and self._error is None:
+            text += "  (video ended)"
+        return text
+
+    def _render(self) -> np.ndarray:
+        view = self._view
+        if view.frame is None:
+            image = np.zeros((480, 640, 3), np.uint8)
+        elif self._error is not None:  # the picture is stale: dim it, no boxes
+            image = view.frame.image // 3
+        else:
+            image = view.frame.image.copy()
+            self._draw_faces(image, view)
+        draw_status(image, self.status_text())
+        if self._error is not None:
+            count = len(self.snaps)
+            draw_banner(image, self._error, BAD)
+            _bottom_note(
+                image, f"Q keeps the {count} photo{'' if count == 1 else 's'}, Esc discards", BAD
+            )
+        elif self._flash is not None:
+            text, color, until = self._flash
+            if time.monotonic() < until:
+                draw_banner(image, text, color)
+            else:
+                self._flash = None
+        return image
+
+    @staticmethod
+    def _draw_faces(image: np.ndarray, view: _View) -> None:
+        check, detections = view.check, view.detections
+        if check.reason == "no face":
+            _bottom_note(image, "No face in view", BAD)
+            return
+        if check.reason == "several faces":
+            order = np.argsort(-detections.box_wh.min(axis=1))
+            for rank, i in enumerate(order):
+                draw_box(image, detections.xyxy[i], "several faces" if rank == 0 else "", BAD)
+            return
+        for i in range(len(detections)):
+            if i != check.face:
+                draw_box(image, detections.xyxy[i], "", OTHER)
+        if check.face is not None:
+            label = "OK: press S" if check.usable else str(check.reason)
+            draw_box(image, detections.xyxy[check.face], label, GOOD if check.usable else BAD)
+
+
+def _bottom_note(image: np.ndarray, text: str, color: tuple[int, int, int]) -> None:
+    """A short line on a filled tab at the bottom left."""
+    h = image.shape[0]
+    size = int(np.clip(min(image.shape[:2]) / 24, 14, 32))
+    tw, th = text_size(text, size)
+    pad = size // 3
+    top = h - th - 2 * pad
+    image[top:h, : tw + 2 * pad] = color
+    put_text(image, text, (pad, h - pad - size // 4), COLORS["text"], size)
