@@ -169,6 +169,11 @@ def _add_commands() -> None:
     from face_recognizer.cli_register import register
 
     cli.add_command(register)
+    from face_recognizer.cli_gallery import import_folder, people, reindex
+
+    cli.add_command(people)
+    cli.add_command(import_folder)
+    cli.add_command(reindex)
 
 
 _add_commands()

@@ -306,7 +306,7 @@ class Gallery:
         """
         name = normalize_name(name)
         with self._transaction() as conn:
-            self._check_pack(recognizer_id, faces)
+            self.check_pack(recognizer_id, faces)
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             created = row is None
             if created:
@@ -340,7 +340,9 @@ class Gallery:
         assert person_id is not None
         return AddResult(int(person_id), added, len(faces) - added, created and added > 0)
 
-    def _check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace]) -> None:
+    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
+        """GalleryError (naming `face-recognizer reindex`) unless every stored face was made
+        by `recognizer_id`, or when `faces` differ in embedding size from the stored ones."""
         others = self.recognizer_ids()
         others.pop(recognizer_id, None)
         if others:
@@ -461,6 +463,15 @@ class Gallery:
         """Every stored face's aligned crop, for re-embedding."""
         rows = self._conn.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id")
         return [StoredCrop(int(i), int(p), _decode_png(b)) for i, p, b in rows]
+
+    def source_hashes(self, name: str) -> set[str]:
+        """The `source_hash` of every face `name` has (empty for someone not enrolled)."""
+        rows = self._conn.execute(
+            "SELECT f.source_hash FROM faces f JOIN people p ON p.id = f.person_id"
+            " WHERE p.name = ?",
+            (normalize_name(name),),
+        )
+        return {str(r[0]) for r in rows}
 
     def face_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM faces").fetchone()[0])
