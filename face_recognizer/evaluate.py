@@ -161,6 +161,8 @@ def evaluate(
                 )
             # 2. Probes and strangers: read on threads, embedded in batches.
             probes = [(n, p) for n, p in split.probes if n in enrolled_vectors]
+            if on_progress is not None and len(probes) < len(split.probes):
+                on_progress(len(split.probes) - len(probes))  # nobody to compare them with
             paths = [p for _, p in probes] + list(split.strangers)
             batch = embed_photos(engine, paths, pick="center", on_progress=on_progress)
             photos = batch.photos
