@@ -138,30 +138,12 @@ def packs() -> None:
         click.echo(f"{name}\t{pack.origin}\t{pack.detector.name} + {pack.recognizer.name}")
 
 
-@cli.command()
-@engine_options
-def demo(engine_opts: EngineOptions) -> None:
-    """Detect and embed the photos bundled with the installed packages.
-
-    \b
-    Example:
-      face-recognizer demo --ctx -1
-    """
-    from face_recognizer.images import read_image
-    from face_recognizer.samples import sample_path
-
-    engine = load_engine(engine_opts)
-    click.echo(f"Model pack {engine.pack.name} on {engine.device.label}", err=True)
-    for name in ("t1.jpg", "yaoming.jpg", "players.jpg"):
-        faces = engine.analyze(read_image(sample_path(name)))
-        boxes = ", ".join(
-            f"[{int(x1)},{int(y1)},{int(x2)},{int(y2)}]" for x1, y1, x2, y2 in faces.xyxy
-        )
-        click.echo(f"{name}: {len(faces)} faces {boxes}")
-
-
 def _add_commands() -> None:
     """Commands that live in their own modules (`cli_*.py`), one line each."""
+    from face_recognizer.cli_recognize import demo, recognize
+
+    cli.add_command(recognize)
+    cli.add_command(demo)
     from face_recognizer.cli_verify import evaluate, verify
 
     cli.add_command(verify)

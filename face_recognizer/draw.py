@@ -96,7 +96,7 @@ def draw_box(
             cv2.circle(image, (round(float(px)), round(float(py))), radius, COLORS["landmark"], -1)
     if not label:
         return
-    size = _label_px(image)
+    size = int(min(_label_px(image), max(12, (y2 - y1) * 0.4)))  # small faces, small labels
     tw, th = text_size(label, size)
     pad = max(2, size // 6)
     tab_h = th + pad

@@ -102,7 +102,7 @@ def annotate(
     image: np.ndarray, result: FrameResult, *, landmarks: bool = False, status: str | None = None
 ) -> None:
     """Draw every face of `result` (name and similarity, or Unknown) and a status line."""
-    for face in result.faces:
+    for face in sorted(result.faces, key=lambda f: f.is_known):  # names drawn on top
         if face.is_known:
             label, color = f"{face.name} {face.similarity:.2f}", COLORS["known"]
         else:

@@ -1,0 +1,247 @@
+"""`face-recognizer recognize` (the live window) and `face-recognizer demo` (no camera needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.types import FrameResult
+
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".gif")
+_EMPTY_HINT = (
+    "The gallery {db!r} is empty, so everyone shows as Unknown; register someone with "
+    "`face-recognizer register -n NAME` (or `face-recognizer import FOLDER`)."
+)
+
+
+def _open_window(title: str, keys: dict[str | int, str]) -> Any:
+    from face_recognizer.window import Window
+
+    return Window(title, keys)
+
+
+@click.command()
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    metavar="SRC",
+    help="Camera index, video file, rtsp:// or http(s):// URL, image file or folder of images.",
+)
+@db_option
+@engine_options
+@click.option(
+    "--threshold",
+    type=click.FloatRange(-1.0, 1.0),
+    default=None,
+    help="Minimum similarity of a voting neighbour (default: the gallery's, else calibrated).",
+)
+@click.option(
+    "--k", type=click.IntRange(min=1), default=5, show_default=True, help="Neighbours that vote."
+)
+@click.option("--no-window", is_flag=True, help="Do not open a window (use with --json/--output).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per frame on stdout (and nothing else there).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the annotated frames to a .mp4, .avi or .gif file.",
+)
+@click.option("--landmarks", is_flag=True, help="Draw the five face landmarks (L toggles).")
+def recognize(
+    source: str,
+    db: Path | None,
+    engine_opts: EngineOptions,
+    threshold: float | None,
+    k: int,
+    no_window: bool,
+    as_json: bool,
+    output: Path | None,
+    landmarks: bool,
+) -> None:
+    """Show every face with its name, or Unknown, live.
+
+    Keys: Q or Esc quit, S saves a snapshot PNG, L toggles landmarks. Closing the window
+    quits. Still images (a file or a folder) wait for a key each.
+
+    \b
+    Examples:
+      face-recognizer recognize                          # camera 0
+      face-recognizer recognize --source clip.mp4 --no-window --json > labels.jsonl
+      face-recognizer recognize --source photos/ --output labelled.gif --no-window
+    """
+    from face_recognizer.gallery import Gallery, resolve_db_dir
+    from face_recognizer.matcher import Matcher
+    from face_recognizer.recognize import KEYS, WINDOW_TITLE, Recognizer, VideoOutput, run
+    from face_recognizer.sources import open_source
+    from face_recognizer.window import Window
+
+    if output is not None and output.suffix.lower() not in _VIDEO_SUFFIXES:
+        raise click.BadParameter("must end in .mp4, .avi or .gif", param_hint="--output")
+    if not no_window and not Window.available():
+        raise FaceRecognizerError(
+            "No screen is available to show the window (DISPLAY is not set).",
+            hint="Run with --no-window, and --json or --output FILE to see the results.",
+        )
+    db_dir = resolve_db_dir(db)
+    engine = load_engine(engine_opts)
+    with Gallery(db_dir) as gallery:
+        matcher = Matcher(gallery, engine.pack.recognizer_id, k=k, threshold=threshold)
+        if matcher.people_count == 0:
+            click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
+        recognizer = Recognizer(engine, matcher)
+        with open_source(source) as frames:
+            writer = VideoOutput(output, frames.fps) if output is not None else None
+            window = None if no_window else _open_window(WINDOW_TITLE, KEYS)
+
+            def emit(result: FrameResult) -> None:
+                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+
+            try:
+                report = run(
+                    frames,
+                    recognizer,
+                    window=window,
+                    output=writer,
+                    on_result=emit if as_json else None,
+                    landmarks=landmarks,
+                    device_label=engine.device.label,
+                )
+            finally:
+                if window is not None:
+                    window.close()
+    fps = report.frames / report.seconds if report.seconds > 0 else 0.0
+    line = (
+        f"{report.frames} frames in {report.seconds:.1f} s ({fps:.1f} FPS), "
+        f"{report.embedded} faces embedded"
+    )
+    if frames.is_live:
+        line += f", {report.dropped} frames dropped"
+    click.echo(line, err=True)
+    for path in report.snapshots or []:
+        click.echo(f"Snapshot: {path}", err=True)
+    if output is not None:
+        click.echo(f"Wrote {output}", err=True)
+
+
+def _enrol_demo_people(engine: Any, gallery: Any) -> list[str]:
+    """Yao Ming from yaoming.jpg; Duncan, Ginobili, Parker (left to right) from gdp.jpg."""
+    from face_recognizer.gallery import EnrolFace, enrol_face
+    from face_recognizer.images import read_image
+    from face_recognizer.quality import blur_score
+    from face_recognizer.samples import sample_path
+
+    rec_id = engine.pack.recognizer_id
+    path = sample_path("yaoming.jpg")
+    face, check = enrol_face(engine, read_image(path), str(path))
+    if face is None:
+        raise FaceRecognizerError(f"The demo photo {path.name} was rejected ({check.reason}).")
+    gallery.add_faces("Yao Ming", [face], rec_id)
+    names = ["Yao Ming"]
+
+    path = sample_path("gdp.jpg")
+    image = read_image(path)
+    detections = engine.detect(image)
+    biggest = sorted(range(len(detections)), key=lambda i: -detections.box_wh[i].min())[:3]
+    spurs = ["Tim Duncan", "Manu Ginobili", "Tony Parker"]
+    if len(biggest) == 3:
+        ordered = sorted(biggest, key=lambda i: detections.xyxy[i][0])
+        crops = engine.align(image, detections.landmarks[ordered])
+        embeddings = engine.embed_crops(crops)
+        for j, (name, i) in enumerate(zip(spurs, ordered, strict=True)):
+            digest = hashlib.sha256(f"{path.name}#{j}".encode()).hexdigest()
+            face = EnrolFace(
+                embeddings[j],
+                crops[j],
+                f"{path} face {j + 1}",
+                digest,
+                float(detections.scores[i]),
+                float(detections.box_wh[i].min()),
+                blur_score(image, detections.xyxy[i]),
+            )
+            gallery.add_faces(name, [face], rec_id)
+            names.append(name)
+    return names
+
+
+@click.command()
+@engine_options
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("out") / "demo.png",
+    show_default=True,
+    help="Where to write the annotated picture (.png or .jpg).",
+)
+@click.option("--no-window", is_flag=True, help="Do not show the picture even with a screen.")
+def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
+    """Recognise Yao Ming in a team photo, with no camera and no gallery of yours.
+
+    Enrols people from photos that ship with the installed packages into a temporary
+    gallery (your db/ is not touched), labels players.jpg, writes the annotated picture
+    and prints who was found where. With a screen it also shows it (any key closes).
+
+    \b
+    Example:
+      face-recognizer demo --ctx -1 --output out/demo.png
+    """
+    import cv2
+
+    from face_recognizer.gallery import Gallery
+    from face_recognizer.images import read_image
+    from face_recognizer.matcher import Matcher
+    from face_recognizer.recognize import KEYS, Recognizer, annotate, status_text
+    from face_recognizer.samples import sample_path
+    from face_recognizer.types import Frame
+    from face_recognizer.window import Window
+
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise click.BadParameter("must end in .png or .jpg", param_hint="--output")
+    engine = load_engine(engine_opts)
+    click.echo(f"Model pack {engine.pack.name} on {engine.device.label}", err=True)
+    scene_path = sample_path("players.jpg")
+    image = read_image(scene_path)
+    with (
+        tempfile.TemporaryDirectory(prefix="face-recognizer-demo-") as tmp,
+        Gallery(Path(tmp) / "db") as gallery,
+    ):
+        enrolled = _enrol_demo_people(engine, gallery)
+        click.echo(f"Enrolled (temporary gallery): {', '.join(enrolled)}")
+        matcher = Matcher(gallery, engine.pack.recognizer_id)
+        result = Recognizer(engine, matcher).process(
+            Frame(image, 0, str(scene_path), 0.0), still=True
+        )
+    faces = sorted(result.faces, key=lambda f: f.xyxy[0])
+    known = [f for f in faces if f.is_known]
+    click.echo(f"{scene_path.name}: {len(faces)} faces, {len(known)} recognised")
+    for face in known:
+        box = ",".join(str(round(v)) for v in face.xyxy)
+        click.echo(f"  {face.name} at [{box}] (similarity {face.similarity:.2f})")
+    click.echo(f"  {len(faces) - len(known)} Unknown")
+    drawn = image.copy()
+    status = status_text(0.0, len(faces), len(enrolled), engine.device.label, None)
+    annotate(drawn, result, status=status.split(" | ", 1)[1])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(output), drawn):
+        raise FaceRecognizerError(f"Could not write {str(output)!r}.")
+    click.echo(f"Wrote {output}")
+    if not no_window and Window.available():
+        window = _open_window("face-recognizer demo", KEYS)
+        try:
+            window.show(drawn, 0)
+        finally:
+            window.close()
