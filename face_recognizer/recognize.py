@@ -136,17 +136,17 @@ class VideoOutput:
         self.frames = 0
         self._writer: Any = None
         self._gif: list[np.ndarray] = []
+        self._canvas_wh = (0, 0)
         self._suffix = suffix
 
     def write(self, image: np.ndarray) -> None:
         self.frames += 1
-        if self._suffix == ".gif":
-            h, w = image.shape[:2]
-            scale = min(1.0, self.GIF_MAX_SIDE / max(h, w))
-            small = cv2.resize(
-                image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
-            )
-            self._gif.append(small if scale < 1.0 else image.copy())
+        if self._suffix == ".gif":  # every frame on the first frame's canvas, scaled down
+            if not self._gif:
+                h, w = image.shape[:2]
+                scale = min(1.0, self.GIF_MAX_SIDE / max(h, w))
+                self._canvas_wh = (max(1, round(w * scale)), max(1, round(h * scale)))
+            self._gif.append(_fit(image, self._canvas_wh))
             return
         if self._writer is None:
             fourcc = cv2.VideoWriter.fourcc(*("mp4v" if self._suffix == ".mp4" else "MJPG"))
@@ -169,6 +169,20 @@ class VideoOutput:
             self._gif = []
             if not ok:
                 raise FaceRecognizerError(f"OpenCV cannot write the GIF {str(self.path)!r}.")
+
+
+def _fit(image: np.ndarray, canvas_wh: tuple[int, int]) -> np.ndarray:
+    """`image` scaled to fit `canvas_wh` (aspect kept), centred on black."""
+    cw, ch = canvas_wh
+    h, w = image.shape[:2]
+    if (w, h) == (cw, ch):
+        return image.copy()
+    scale = min(cw / w, ch / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((ch, cw, 3), np.uint8)
+    x, y = (cw - nw) // 2, (ch - nh) // 2
+    canvas[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return canvas
 
 
 @dataclass

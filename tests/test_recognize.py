@@ -1,0 +1,172 @@
+"""`face-recognizer recognize` end to end: --json on the shared clips (ground truth), stills,
+the empty-gallery hint, and the window under Xvfb (labels on screen, Q quits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from desktop import desktop_env, press, wait_for_screen, wait_for_window
+
+from face_recognizer.draw import COLORS
+from face_recognizer.gallery import Gallery, enrol_face
+from face_recognizer.images import is_image_path, read_image
+from face_recognizer.recognize import WINDOW_TITLE
+from face_recognizer.samples import sample_path
+
+CLI = [sys.executable, "-m", "face_recognizer"]
+HAMILTON = "videos/hamilton_whitehouse_short.mp4"
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=300, env={**base, **(env or {})}
+    )
+
+
+def _enrol(engine, db: Path, people: dict[str, list[Path]]) -> None:  # type: ignore[no-untyped-def]
+    with Gallery(db) as gallery:
+        for name, paths in people.items():
+            faces = [enrol_face(engine, read_image(p), str(p))[0] for p in paths]
+            kept = [f for f in faces if f is not None]
+            assert kept, name
+            gallery.add_faces(name, kept, engine.pack.recognizer_id)
+
+
+@pytest.fixture(scope="module")
+def clip_db(engine, datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """A temporary gallery of videos/references (folder name -> name, _ -> space)."""
+    db = tmp_path_factory.mktemp("clip") / "db"
+    refs = datasets / "videos" / "references"
+    people = {
+        d.name.replace("_", " "): sorted(p for p in d.iterdir() if is_image_path(p))
+        for d in sorted(refs.iterdir())
+        if d.is_dir()
+    }
+    _enrol(engine, db, people)
+    return db
+
+
+def _json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_json_on_the_hamilton_clip_names_the_right_people(clip_db: Path, datasets: Path) -> None:
+    result = _cli(
+        "recognize", "--ctx", "-1", "--db", str(clip_db), "--source", str(datasets / HAMILTON),
+        "--no-window", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    frames = _json_lines(result.stdout)  # stdout holds JSON lines only
+    assert [f["frame"] for f in frames] == list(range(275))
+    names = [{face["name"] for face in f["faces"]} - {None} for f in frames]
+    lin = sum("Lin Manuel Miranda" in n for n in names[82:211])
+    obama = sum("Barack Obama" in n for n in names[211:275])
+    assert lin / 129 >= 0.95
+    assert obama / 64 >= 0.90
+    assert not any("Joe Biden" in n for n in names)
+    face = frames[100]["faces"][0]
+    assert set(face) == {"box", "name", "similarity", "track"}
+    assert isinstance(face["track"], int)
+    assert frames[0]["source"] is None
+    assert "faces embedded" in result.stderr
+
+
+def test_nobody_is_named_on_the_pedestrians_clip(clip_db: Path, datasets: Path) -> None:
+    clip = datasets / "videos" / "pedestrians_covent_garden_4s.mp4"
+    result = _cli(
+        "recognize", "--ctx", "-1", "--db", str(clip_db), "--source", str(clip), "--no-window",
+        "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    frames = _json_lines(result.stdout)
+    assert len(frames) == 105
+    faces = [face for f in frames for face in f["faces"]]
+    assert len(faces) > 300
+    assert all(face["name"] is None for face in faces)
+
+
+def test_stills_folder_labels_each_picture_without_tracks(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "db"
+    _enrol(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for name in ("players.jpg", "mask_white.jpg"):
+        (folder / name).write_bytes(sample_path(name).read_bytes())
+    gif = tmp_path / "out.gif"
+    result = _cli(
+        "recognize", "--ctx", "-1", "--db", str(db), "--source", str(folder), "--no-window",
+        "--json", "--output", str(gif),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    frames = _json_lines(result.stdout)
+    assert [Path(f["source"]).name for f in frames] == ["mask_white.jpg", "players.jpg"]
+    assert frames[0]["faces"] == []
+    players = frames[1]["faces"]
+    assert len(players) == 22
+    assert all(face["track"] is None for face in players)
+    named = [face for face in players if face["name"]]
+    assert [face["name"] for face in named] == ["Yao Ming"]
+    assert named[0]["similarity"] > 0.5
+    assert gif.read_bytes()[:6] == b"GIF89a"
+
+
+def test_empty_gallery_runs_and_says_how_to_register(tmp_path: Path) -> None:
+    result = _cli(
+        "recognize", "--ctx", "-1", "--db", str(tmp_path / "db"), "--source",
+        str(sample_path("yaoming.jpg")), "--no-window", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (frame,) = _json_lines(result.stdout)
+    assert len(frame["faces"]) == 1
+    assert frame["faces"][0]["name"] is None
+    assert result.stderr.count("face-recognizer register -n NAME") == 1
+
+
+def test_bad_source_and_no_screen_are_one_sentence(tmp_path: Path) -> None:
+    bad = _cli("recognize", "--ctx", "-1", "--db", str(tmp_path / "db"), "--source", "7",
+               "--no-window")  # fmt: skip
+    assert bad.returncode == 1
+    assert "Error: Camera 7 could not be opened" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    screen = _cli("recognize", "--ctx", "-1", "--db", str(tmp_path / "db"))
+    assert screen.returncode == 1
+    assert "No screen is available" in screen.stderr
+    assert "--no-window" in screen.stderr
+
+
+def _has(image: np.ndarray, color: tuple[int, int, int], at_least: int) -> bool:
+    close = np.abs(image.astype(np.int16) - np.array(color, np.int16)).max(axis=2) <= 10
+    return int(close.sum()) >= at_least
+
+
+def test_window_shows_labels_and_q_quits(clip_db: Path, datasets: Path, xdisplay: str) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "recognize", "--ctx", "-1", "--db", str(clip_db), "--source",
+         str(datasets / HAMILTON)],
+        env=desktop_env(xdisplay), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        window = wait_for_window(xdisplay, WINDOW_TITLE, proc=proc)
+        shot = wait_for_screen(
+            xdisplay,
+            window,
+            lambda im: _has(im, COLORS["known"], 300) and _has(im, COLORS["unknown"], 100),
+            timeout=60,
+            what="a green (known) and an orange (unknown) label",
+        )
+        assert shot.mean() > 20  # a picture, not a black window
+        press(xdisplay, window, "q")
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "frames in" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
