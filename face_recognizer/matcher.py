@@ -18,7 +18,7 @@ from face_recognizer.index import VectorIndex
 from face_recognizer.types import Match
 
 DEFAULT_K = 5
-DEFAULT_THRESHOLD = 0.40
+DEFAULT_THRESHOLD = 0.32
 THRESHOLD_SETTING = "threshold"
 
 
