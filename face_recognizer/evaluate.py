@@ -447,7 +447,7 @@ def summary_markdown(report: EvaluationReport, title: str) -> str:
         f"- people: {r.people} ({r.enrolled_people} enrolled, first {r.enrol_per_person} "
         f"photos each: {r.enrolled_photos} photos; refused by the quality check: {rejected})",
         f"- probes: {r.probes} of enrolled people, {r.strangers} of strangers; "
-        f"{r.no_face} photos without a face left out; {r.padded} faces found only after padding",
+        f"without a face (left out): {r.no_face}; faces found only after padding: {r.padded}",
         f"- speed: {r.photos_per_second:.1f} probe photos per second (read, detect, embed)",
         "",
         f"Closed-set rank-1 accuracy (nearest enrolled photo): **{_pct(r.rank1)}**",
