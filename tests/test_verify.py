@@ -14,6 +14,7 @@ from face_recognizer.cli import cli
 from face_recognizer.engine import Engine
 from face_recognizer.errors import FaceCountError
 from face_recognizer.images import read_image
+from face_recognizer.matcher import DEFAULT_THRESHOLD
 from face_recognizer.samples import sample_path
 from face_recognizer.verify import reference_face, resolve_threshold, verify_photos
 
@@ -96,7 +97,7 @@ def test_cli_verify_json_and_text(photos: dict[str, Path], tmp_path: Path) -> No
     answer = json.loads(out)
     assert answer["same_person"] is True
     assert answer["similarity"] == pytest.approx(0.642, abs=0.02)
-    assert answer["threshold"] == 0.4  # matcher.DEFAULT_THRESHOLD, no gallery
+    assert answer["threshold"] == DEFAULT_THRESHOLD  # no gallery, no --threshold
     assert not (tmp_path / "db").exists()  # reading the threshold never creates a gallery
 
     code, out, _ = _run(
@@ -122,7 +123,7 @@ def test_cli_verify_errors(photos: dict[str, Path]) -> None:
 def test_threshold_from_gallery_setting(tmp_path: Path) -> None:
     from face_recognizer.gallery import Gallery
 
-    assert resolve_threshold(None, tmp_path / "db") == (0.4, "default")
+    assert resolve_threshold(None, tmp_path / "db") == (DEFAULT_THRESHOLD, "default")
     with Gallery(tmp_path / "db") as gallery:
         gallery.set_setting("threshold", "0.33")
     assert resolve_threshold(None, tmp_path / "db") == (0.33, "gallery")
