@@ -16,7 +16,13 @@ import numpy as np
 
 from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
 from face_recognizer.errors import FaceRecognizerError, GalleryError, ImageReadError
-from face_recognizer.gallery import EnrolFace, Gallery, enrol_face, resolve_db_dir
+from face_recognizer.gallery import (
+    EnrolFace,
+    Gallery,
+    enrol_face,
+    normalize_name,
+    resolve_db_dir,
+)
 from face_recognizer.images import is_image_path, read_image
 
 UNREADABLE = "unreadable file"
@@ -80,7 +86,7 @@ def remove_person(name: str, yes: bool, db: Path | None) -> None:
       face-recognizer people remove "Ana Lima" --yes
     """
     with _open(db) as gallery:
-        found = next((p for p in gallery.people() if p.name == name.strip()), None)
+        found = next((p for p in gallery.people() if p.name == normalize_name(name)), None)
         if found is None:
             gallery.remove_person(name)  # raises the "not in the gallery" error
             return
