@@ -30,8 +30,11 @@ from face_recognizer.models import find_pack
 class NaiveRecognizer:
     """FaceAnalysis + a Python loop over the enrolled embeddings."""
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, tuned_ort: bool = False) -> None:
+        """`tuned_ort`: give FaceAnalysis our ONNX Runtime settings (threads, no spinning)."""
         from insightface.app import FaceAnalysis
+
+        from face_recognizer.engine import cpu_threads, session_options
 
         pack = find_pack()
         self._dir = tempfile.TemporaryDirectory(prefix="naive-pack-")
@@ -44,6 +47,7 @@ class NaiveRecognizer:
                 name=str(root),
                 allowed_modules=["detection", "recognition"],
                 providers=["CPUExecutionProvider"],
+                sess_options=session_options(cpu_threads()) if tuned_ort else None,
             )
             self.app.prepare(ctx_id=-1, det_size=(640, 640))
         self.threshold = threshold

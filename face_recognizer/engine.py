@@ -104,7 +104,8 @@ def cuda_unavailable_reason(ctx: int) -> str | None:
     return None
 
 
-def _session_options(threads: int) -> Any:
+def session_options(threads: int) -> Any:
+    """ONNX Runtime settings for our sessions: `threads` intra-op threads, no spinning."""
     ort = _ort()
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -121,7 +122,7 @@ def _session_options(threads: int) -> Any:
 def _open_session(path: str, ctx: int, threads: int) -> tuple[Any, str | None]:
     """An InferenceSession for `path`, on CUDA device `ctx` if possible; and why not."""
     ort = _ort()
-    options = _session_options(threads)
+    options = session_options(threads)
     reason = None
     if ctx >= 0:
         reason = cuda_unavailable_reason(ctx)
@@ -202,11 +203,14 @@ class Engine:
         self.device = Device(ctx, tuple(det_session.get_providers()), reason or rec_reason)
 
     # -- detection -------------------------------------------------------------------------
-    def detect(self, image: np.ndarray) -> Detections:
-        """Faces in a BGR uint8 image (H, W, 3), best score first."""
+    def detect(self, image: np.ndarray, det_size: int | None = None) -> Detections:
+        """Faces in a BGR uint8 image (H, W, 3), best score first.
+
+        `det_size` overrides the engine's detector input size for this call (a multiple of 32).
+        """
         _check_image(image)
         h, w = image.shape[:2]
-        input_wh = detector_input_size((w, h), self.det_size)
+        input_wh = detector_input_size((w, h), det_size or self.det_size)
         boxes, kps = self._detector.detect(
             image, input_size=input_wh, det_thresh=self.det_threshold
         )

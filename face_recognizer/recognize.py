@@ -32,6 +32,8 @@ WINDOW_TITLE = "face-recognizer"
 KEYS: dict[str | int, str] = {"q": "quit", 27: "quit", "s": "snapshot", "l": "landmarks"}
 SHOT_CUT_DIFF = 20.0  # mean |difference| (0-255) of 32x18 grey thumbnails that means a new shot
 REFRESH_SECONDS = 1.0  # how often the gallery is checked for changes by other processes
+FULL_DETECT_EVERY = 10  # video frames between two detections at the full --det-size
+COARSE_MIN_FACE_PX = 24  # smallest face (detector-input pixels) that the coarse pass may carry
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
@@ -58,11 +60,44 @@ class Recognizer:
         self.embedded_total = 0
         self._previous: np.ndarray | None = None
         self._last_refresh = time.monotonic()
+        self._since_full = FULL_DETECT_EVERY  # the next video frame gets a full detection
+        self._last_count = 0
+        self.coarse_frames = 0
 
     def reset(self) -> None:
         """Forget tracks and the previous frame (a new source)."""
         self.tracker.reset()
         self._previous = None
+        self._since_full = FULL_DETECT_EVERY
+
+    def _detect_video(self, image: np.ndarray) -> Any:
+        """Detect at half the input size when the faces in view are big enough for it.
+
+        A full-size detection runs every `FULL_DETECT_EVERY` frames (new, small faces are
+        found there) and whenever the half-size pass finds fewer faces than the frame before
+        or a face too small for it, so no face is lost to the cheaper pass.
+        """
+        full = self.engine.det_size
+        coarse = max(160, full // 64 * 32)
+        scale = coarse / max(image.shape[:2])
+
+        def fits_coarse(detections: Any) -> bool:
+            return not len(detections) or (
+                float(detections.box_wh.min()) * scale >= COARSE_MIN_FACE_PX
+            )
+
+        if self._since_full < FULL_DETECT_EVERY and coarse < full:
+            detections = self.engine.detect(image, det_size=coarse)
+            if fits_coarse(detections) and len(detections) >= self._last_count:
+                self._since_full += 1
+                self._last_count = len(detections)
+                self.coarse_frames += 1
+                return detections
+        detections = self.engine.detect(image)
+        # with a face too small for the coarse pass in view, stay at full size
+        self._since_full = 0 if fits_coarse(detections) else FULL_DETECT_EVERY
+        self._last_count = len(detections)
+        return detections
 
     def _identify(self, image: np.ndarray, detections: Any, indices: np.ndarray) -> list[Match]:
         subset = detections[indices]
@@ -81,8 +116,8 @@ class Recognizer:
         """Detect, track and label the faces of one frame."""
         self._refresh_gallery()
         image = frame.image
-        detections = self.engine.detect(image)
         if still:
+            detections = self.engine.detect(image)
             matches = self._identify(image, detections, np.arange(len(detections)))
             faces: tuple[Track, ...] = label_stills(detections, matches)
             return FrameResult(frame.index, frame.source, faces, len(detections))
@@ -92,7 +127,9 @@ class Recognizer:
             or float(np.abs(thumb - self._previous).mean()) > SHOT_CUT_DIFF
         ):
             self.tracker.reset()
+            self._since_full = FULL_DETECT_EVERY
         self._previous = thumb
+        detections = self._detect_video(image)
         before = self.embedded_total
         faces = self.tracker.update(detections, lambda idx: self._identify(image, detections, idx))
         return FrameResult(frame.index, frame.source, faces, self.embedded_total - before)

@@ -85,7 +85,7 @@ class Tracker:
         vote_window: int = 7,
         min_votes: int = 3,
         majority: float = 0.6,
-        refresh_every: int = 10,
+        refresh_every: int = 20,
         min_iou: float = 0.3,
         max_missing: int = 5,
     ) -> None:

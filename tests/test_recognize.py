@@ -170,3 +170,43 @@ def test_window_shows_labels_and_q_quits(clip_db: Path, datasets: Path, xdisplay
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def _still_clip(name: str, frames: int) -> list:  # type: ignore[type-arg]
+    from face_recognizer.types import Frame
+
+    image = read_image(sample_path(name))
+    return [
+        Frame(image=image.copy(), index=i, source=None, timestamp=i / 25) for i in range(frames)
+    ]
+
+
+def test_big_faces_are_followed_with_the_half_size_detector(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from face_recognizer.matcher import Matcher
+    from face_recognizer.recognize import FULL_DETECT_EVERY, Recognizer
+
+    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    with Gallery(tmp_path / "db") as gallery:
+        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        results = [recognizer.process(f) for f in _still_clip("yaoming.jpg", 30)]
+    assert [len(r.faces) for r in results] == [1] * 30
+    assert all(r.faces[0].name == "Yao Ming" for r in results[2:])
+    # one full-size detection, then FULL_DETECT_EVERY half-size ones, and again
+    assert recognizer.coarse_frames == 30 - 3
+    assert FULL_DETECT_EVERY == 10
+    assert len({r.faces[0].id for r in results}) == 1
+
+
+def test_small_faces_keep_the_full_size_detector(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from face_recognizer.matcher import Matcher
+    from face_recognizer.recognize import Recognizer
+
+    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    with Gallery(tmp_path / "db") as gallery:
+        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        full = len(engine.detect(read_image(sample_path("players.jpg"))))
+        results = [recognizer.process(f) for f in _still_clip("players.jpg", 6)]
+    assert recognizer.coarse_frames == 0
+    assert [len(r.faces) for r in results] == [full] * 6
+    named = [[f.name for f in r.faces if f.name] for r in results]
+    assert named[-1] == ["Yao Ming"]
