@@ -100,10 +100,10 @@ def recognize(
     engine = load_engine(engine_opts)
     with Gallery(db_dir) as gallery:
         matcher = Matcher(gallery, engine.pack.recognizer_id, k=k, threshold=threshold)
-        if matcher.people_count == 0:
-            click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
         recognizer = Recognizer(engine, matcher)
         with open_source(source) as frames:
+            if matcher.people_count == 0:
+                click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
             writer = VideoOutput(output, frames.fps) if output is not None else None
             window = None if no_window else _open_window(WINDOW_TITLE, KEYS)
 

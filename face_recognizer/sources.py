@@ -290,7 +290,8 @@ def open_source(
         return _StillsSource(text, paths)
     if not path.is_file():
         raise SourceError(
-            f"Source {text!r} is not a camera index, a URL, a video, an image or a folder."
+            f"Source {text!r} does not exist; give a camera index, a video or image file, a "
+            "folder of images or an rtsp:// or http(s):// URL."
         )
     if is_image_path(path):
         read_image(path)  # fails now, with the file's name, if it cannot be decoded

@@ -125,7 +125,7 @@ def test_bad_camera_index_is_one_sentence() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("no/such/file.mp4", "is not a camera index, a URL, a video, an image or a folder"),
+        ("no/such/file.mp4", "does not exist; give a camera index, a video or image file"),
         ("rtsp://127.0.0.1:9/none", "could not be opened"),
     ],
 )
