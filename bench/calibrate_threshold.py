@@ -1,7 +1,8 @@
 """Calibrate the matcher's similarity threshold on LFW (open-set identification).
 
-Enrols the first 3 photos of every `lfw_dev` identity (through the same quality check as
-`import`), probes with up to 10 of the remaining photos per identity, and uses the single
+Enrols the first 3 photos of every `lfw_dev` identity that pass the same quality check as
+`import` (a refused photo is skipped, as a user would pick another one), probes with up to 10
+of the other photos per identity (refused ones included), and uses the single
 photos of `lfw_unknowns_dev` as strangers. For each threshold, with the k=5 majority vote:
 
 * named correctly: enrolled probes labelled with the right name (no face found = miss);
@@ -53,14 +54,18 @@ def embed_sets(engine: Engine, root: Path) -> dict[str, np.ndarray]:
     dim = engine.embedding_dim
     for pid, folder in enumerate(people):
         files = sorted(p for p in folder.iterdir() if is_image_path(p))
-        for path in files[:ENROL]:
+        enrolled: set[Path] = set()
+        for path in files:  # the first ENROL photos that pass the checks, as a user would pick
+            if len(enrolled) == ENROL or len(files) - len(enrolled) <= 1:
+                break  # keep at least one photo of everybody as a probe
             face, _ = enrol_face(engine, read_image(path), str(path))
             if face is None:
                 skipped_enrol += 1
                 continue
+            enrolled.add(path)
             g_labels.append(pid)
             g_vecs.append(face.embedding)
-        for path in files[ENROL : ENROL + MAX_PROBES]:
+        for path in [f for f in files if f not in enrolled][:MAX_PROBES]:
             emb = probe_embedding(engine, path)
             missed += emb is None
             p_labels.append(pid)
@@ -105,7 +110,8 @@ def main() -> None:
     n_probe, n_strange = len(data["p_labels"]), len(data["s_vecs"])
     print(
         f"{len(names)} people, {len(data['g_labels'])} enrolled photos "
-        f"({int(data['skipped_enrol'])} failed the quality check), {n_probe} probes "
+        f"({int(data['skipped_enrol'])} refused by the quality check and skipped), "
+        f"{n_probe} probes "
         f"({int(data['missed'])} with no face found), {n_strange} strangers, k={args.k}\n"
     )
     print("| threshold | named correctly | wrong name | strangers accepted |")
