@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status, put_text, text_size
-from face_recognizer.errors import FaceRecognizerError, GalleryError, ImageReadError
-from face_recognizer.gallery import REINDEX_HINT, AddResult, EnrolFace, Gallery, enrol_face
+from face_recognizer.errors import FaceRecognizerError, ImageReadError
+from face_recognizer.gallery import AddResult, EnrolFace, Gallery, enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.quality import PhotoCheck, check_photo
 from face_recognizer.types import Detections, Frame
@@ -145,13 +145,7 @@ def existing_photos(db_dir: Path, name: str, recognizer_id: str) -> int:
     if not (db_dir / "gallery.sqlite3").is_file():
         return 0
     with Gallery(db_dir, create=False) as gallery:
-        others = set(gallery.recognizer_ids()) - {recognizer_id}
-        if others:
-            raise GalleryError(
-                f"The gallery {str(db_dir)!r} holds embeddings of another model pack "
-                f"({', '.join(sorted(others))}).",
-                hint=REINDEX_HINT,
-            )
+        gallery.check_pack(recognizer_id)
         return next((p.photos for p in gallery.people() if p.name == name), 0)
 
 
