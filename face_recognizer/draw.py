@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 Color = tuple[int, int, int]
+FONT_WEIGHT = 500  # semi-bold: readable over busy backgrounds
 
 # BGR
 COLORS: dict[str, Color] = {
@@ -49,7 +50,7 @@ def text_size(text: str, size_px: int) -> tuple[int, int]:
     """(width, height) in pixels that `put_text` will use for `text` at `size_px`."""
     face = _font_face()
     if face is not None:
-        rect = cv2.getTextSize((0, 0), text, (0, 0), face, size_px)
+        rect = cv2.getTextSize((0, 0), text, (0, 0), face, size_px, FONT_WEIGHT)
         return int(rect[2]), int(size_px * 1.25)
     scale = size_px / 22.0
     (w, _), _ = cv2.getTextSize(ascii_text(text), cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
@@ -63,7 +64,7 @@ def put_text(
     face = _font_face()
     x, y = int(org[0]), int(org[1])
     if face is not None:
-        cv2.putText(image, text, (x, y), color, face, size_px, 500)
+        cv2.putText(image, text, (x, y), color, face, size_px, FONT_WEIGHT)
         return
     scale = size_px / 22.0
     thickness = max(1, round(scale * 1.5))
