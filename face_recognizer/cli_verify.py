@@ -143,7 +143,7 @@ def _verify_live(
                 )
                 if time.monotonic() < banner_until:
                     draw_banner(image, banner, COLORS["banner"])
-                action = window.show(image)
+                action = window.show(image, 0 if frames.is_stills else 1)  # stills wait
                 if action in ("quit", CLOSE):
                     break
                 if action == "snapshot":

@@ -152,3 +152,49 @@ def test_live_verify_json_on_stills(photos: dict[str, Path], tmp_path: Path) -> 
     assert verdicts[-1][1] == pytest.approx(0.642, abs=0.02)
     assert ginobili[0]["same_person"] is False
     assert np.array(team[0]["box"]).shape == (4,)
+
+
+def test_live_window_marks_the_reference_face_green_and_q_quits(
+    photos: dict[str, Path], tmp_path: Path, xdisplay: str
+) -> None:
+    """`verify --reference` on a clip made from the team photo, in a real window under Xvfb."""
+    import subprocess
+    import sys
+
+    from desktop import desktop_env, press, wait_for_screen, wait_for_window
+
+    from face_recognizer.draw import COLORS
+
+    clip = tmp_path / "team.avi"
+    team = np.ascontiguousarray(read_image(sample_path("players.jpg"))[100:520, 480:1000])
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10, team.shape[1::-1])
+    for _ in range(200):
+        writer.write(team)
+    writer.release()
+
+    def has(image: np.ndarray, color: tuple[int, int, int], pixels: int) -> bool:
+        return int(np.all(np.abs(image.astype(int) - color) <= 12, axis=2).sum()) >= pixels
+
+    cmd = [sys.executable, "-m", "face_recognizer", "verify", "--ctx", "-1", "--db",
+           str(tmp_path / "db"), "--reference", str(sample_path("yaoming.jpg")),
+           "--source", str(clip)]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=desktop_env(xdisplay), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        window = wait_for_window(xdisplay, "face-recognizer verify", proc=proc)
+        shot = wait_for_screen(
+            xdisplay,
+            window,
+            lambda im: has(im, COLORS["known"], 200) and has(im, COLORS["unknown"], 200),
+            timeout=90,
+            what="one green (same) box and red (different) boxes",
+        )
+        assert shot.mean() > 20
+        press(xdisplay, window, "q")
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
