@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections import Counter
@@ -23,7 +22,7 @@ from face_recognizer.gallery import (
     normalize_name,
     resolve_db_dir,
 )
-from face_recognizer.images import is_image_path, read_image
+from face_recognizer.images import file_sha256, person_folders, read_image
 
 UNREADABLE = "unreadable file"
 REINDEX_BATCH = 64
@@ -68,7 +67,7 @@ def list_people(as_json: bool, db: Path | None) -> None:
     if not everyone:
         click.echo("No one is enrolled yet.", err=True)
         return
-    width = max(len("NAME"), *(click.unstyle(p.name).__len__() for p in everyone))
+    width = max(len("NAME"), *(len(p.name) for p in everyone))
     click.echo(f"{'NAME':<{width}}  PHOTOS  ENROLLED")
     for p in everyone:
         click.echo(f"{p.name:<{width}}  {p.photos:>6}  {p.created:%Y-%m-%d}")
@@ -139,10 +138,7 @@ def import_plan(root: Path) -> list[tuple[str, list[Path]]]:
     """(person name, image files) for each sub-folder of `root`, by name."""
     if not root.is_dir():
         raise FaceRecognizerError(f"{str(root)!r} is not a folder.")
-    plan = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
-        plan.append((folder.name, files))
+    plan = list(person_folders(root).items())
     if not any(files for _, files in plan):
         raise FaceRecognizerError(
             f"{str(root)!r} holds no photos in sub-folders.",
@@ -165,8 +161,7 @@ def import_person(
     faces: list[EnrolFace] = []
     for path in files:
         try:
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
+            digest = file_sha256(path)
             if digest in known:
                 report.duplicates += 1
                 continue

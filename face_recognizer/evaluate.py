@@ -18,7 +18,6 @@ Measured:
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import numpy as np
 from face_recognizer import metrics
 from face_recognizer.batch import embed_photos, read_ahead
 from face_recognizer.errors import FaceRecognizerError
-from face_recognizer.images import is_image_path
+from face_recognizer.images import file_sha256, person_folders, write_image
 from face_recognizer.types import (
     EvaluationReport,
     MethodResult,
@@ -69,11 +68,7 @@ def list_people(root: Path, what: str = "DIR") -> dict[str, list[Path]]:
             f"{what} {str(root)!r} is not a folder.",
             hint="Give a folder with one sub-folder of photos per person.",
         )
-    people: dict[str, list[Path]] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        photos = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
-        if photos:
-            people[folder.name] = photos
+    people = {name: photos for name, photos in person_folders(root).items() if photos}
     if not people:
         raise FaceRecognizerError(
             f"{what} {str(root)!r} has no sub-folders with photos.",
@@ -112,14 +107,6 @@ def split_dataset(root: Path, enrol: int, unknowns: Path | None = None) -> Split
     return Split(tuple(people), enrol_set, probes, strangers)
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def evaluate(
     engine: Engine,
     split: Split,
@@ -145,7 +132,7 @@ def evaluate(
                 if isinstance(image, FaceRecognizerError):
                     rejected["unreadable"] += 1
                 else:
-                    face, check = enrol_face(engine, image, str(path), _file_hash(path))
+                    face, check = enrol_face(engine, image, str(path), file_sha256(path))
                     if face is None:
                         rejected[check.reason or "unusable"] += 1
                     else:
@@ -565,7 +552,7 @@ def report_json(report: EvaluationReport) -> dict:
 
 def write_report(report: EvaluationReport, out_dir: Path, title: str) -> list[Path]:
     """Write ROC.png, histograms.png and summary.md into `out_dir`; returns their paths."""
-    from face_recognizer.plots import histogram_plot, roc_plot, save_png
+    from face_recognizer.plots import histogram_plot, roc_plot
 
     same, different = report.same_scores, report.different_scores
     roc = metrics.roc_curve(
@@ -573,8 +560,8 @@ def write_report(report: EvaluationReport, out_dir: Path, title: str) -> list[Pa
     )
     marks = [(report.current.threshold, "current"), (report.suggested.threshold, "suggested")]
     written = [
-        save_png(roc_plot(roc, marks=marks), out_dir / "ROC.png"),
-        save_png(histogram_plot(same, different, marks=marks), out_dir / "histograms.png"),
+        write_image(roc_plot(roc, marks=marks), out_dir / "ROC.png"),
+        write_image(histogram_plot(same, different, marks=marks), out_dir / "histograms.png"),
     ]
     summary = out_dir / "summary.md"
     try:

@@ -19,7 +19,6 @@ database, or a gallery from a newer version is a `GalleryError` and is never wri
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import unicodedata
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 
 from face_recognizer.errors import GalleryError
+from face_recognizer.images import pixels_sha256
 from face_recognizer.quality import PhotoCheck, check_photo, detect_for_enrolment
 from face_recognizer.types import Person
 
@@ -158,7 +158,7 @@ def enrol_face(
     one = detections[check.face]
     crop = engine.align(work, one.landmarks)[0]
     embedding = engine.embed_crops(crop[None])[0]
-    digest = source_hash or hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+    digest = source_hash or pixels_sha256(image)
     face = EnrolFace(
         embedding, crop, source, digest, float(one.scores[0]), check.face_px, check.blur
     )
@@ -388,8 +388,9 @@ class Gallery:
     def replace_embeddings(
         self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
     ) -> None:
-        """Set new embeddings (N, D) for faces `face_ids` and the pack that made them, and
-        drop any face not listed, all in one transaction (`reindex`)."""
+        """Set new embeddings (N, D) for faces `face_ids` and the pack that made them, in one
+        transaction (`reindex`); GalleryError, and nothing changed, when a face of another
+        pack is left over (one was added meanwhile)."""
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(face_ids):
             raise ValueError(f"need one embedding per face id, got {vectors.shape}")

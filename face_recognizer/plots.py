@@ -2,20 +2,18 @@
 
 `roc_plot` draws the ROC curve on a log false-accept axis; `histogram_plot` draws the
 similarity histograms of same-person and different-person pairs with thresholds marked.
-Both return a BGR uint8 image; `save_png` writes one.
+Both return a BGR uint8 image (`images.write_image` writes one).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
-from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import RocCurve
 
 WHITE = (255, 255, 255)
@@ -176,17 +174,3 @@ def histogram_plot(
     for row, (threshold, label) in enumerate(marks):
         axes.vline(threshold, (ORANGE, BLUE, BLACK)[row % 3], f"{label} {threshold:.3f}", row)
     return canvas
-
-
-def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write `image` as a PNG file (folders are created); raise if it cannot be written."""
-    out = Path(path)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ok, data = cv2.imencode(".png", image)
-        if not ok:
-            raise OSError("PNG encoding failed")
-        data.tofile(out)
-    except OSError as exc:
-        raise FaceRecognizerError(f"Could not write {out}: {exc}.") from exc
-    return out

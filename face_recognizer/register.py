@@ -13,7 +13,6 @@ Nothing here prints; `cli_register.py` does.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,8 +24,8 @@ import numpy as np
 
 from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status, put_text, text_size
 from face_recognizer.errors import FaceRecognizerError, ImageReadError
-from face_recognizer.gallery import AddResult, EnrolFace, Gallery, enrol_face
-from face_recognizer.images import is_image_path, read_image
+from face_recognizer.gallery import DB_FILE, AddResult, EnrolFace, Gallery, enrol_face
+from face_recognizer.images import file_sha256, is_image_path, pixels_sha256, read_image
 from face_recognizer.quality import PhotoCheck, check_photo
 from face_recognizer.types import Detections, Frame
 
@@ -98,7 +97,7 @@ def make_snap(
     return Snap(
         crop=crop,
         source=source,
-        source_hash=hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
+        source_hash=pixels_sha256(image),
         det_score=float(detections.scores[check.face]),
         face_px=check.face_px,
         blur=check.blur,
@@ -123,7 +122,7 @@ def check_file(engine: Engine, path: Path) -> PhotoResult:
         return PhotoResult(path, NOT_FOUND)
     try:
         image = read_image(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
     except (ImageReadError, OSError):
         return PhotoResult(path, UNREADABLE)
     face, check = enrol_face(engine, image, str(path), digest)
@@ -142,7 +141,7 @@ def existing_photos(db_dir: Path, name: str, recognizer_id: str) -> int:
     Raises GalleryError now, before any photo is taken, when the gallery cannot take this
     pack's embeddings.
     """
-    if not (db_dir / "gallery.sqlite3").is_file():
+    if not (db_dir / DB_FILE).is_file():
         return 0
     with Gallery(db_dir, create=False) as gallery:
         gallery.check_pack(recognizer_id)
