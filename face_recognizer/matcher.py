@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from face_recognizer.errors import GalleryError
-from face_recognizer.gallery import REINDEX_HINT, Gallery
+from face_recognizer.gallery import Gallery
 from face_recognizer.index import VectorIndex
 from face_recognizer.types import Match
 
@@ -97,14 +96,8 @@ class Matcher:
         if token == self._token:
             return False
         labels, vectors = self.gallery.embeddings(self.recognizer_id)
-        if len(labels) == 0:
-            others = self.gallery.recognizer_ids()
-            others.pop(self.recognizer_id, None)
-            if others:
-                raise GalleryError(
-                    f"The gallery {str(self.gallery.db_dir)!r} was made with another model pack.",
-                    hint=REINDEX_HINT,
-                )
+        if len(labels) == 0:  # none of ours: refuse a gallery made with another pack
+            self.gallery.check_pack(self.recognizer_id)
         self._index = VectorIndex(labels, vectors)
         self._names = self.gallery.person_names()
         self.people_count = len(np.unique(labels))
