@@ -41,13 +41,6 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
     return RocCurve(fpr, tpr, thresholds)
 
 
-def trapezoid_area(x: np.ndarray, y: np.ndarray) -> float:
-    """Area under the piecewise-linear curve through the points (x, y), x non-decreasing."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
-
-
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve: P(genuine score > impostor score), ties counting half."""
     return roc_curve(scores, labels).auc

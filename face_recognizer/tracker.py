@@ -51,12 +51,14 @@ class _TrackState:
     last_embedded: int = -(10**9)  # frame count when last embedded
     last_seen: int = 0
     label: tuple[str | None, float] = (None, 0.0)
+    confident: bool = False
 
-    def decide(self, min_votes: int, majority: float) -> bool:
-        """Update `label` from the votes; True when the label is confident."""
+    def decide(self, min_votes: int, majority: float) -> None:
+        """Update `label` from the votes, and whether it is `confident`."""
         if not self.votes:
             self.label = (None, 0.0)
-            return False
+            self.confident = False
+            return
         counts = Counter(name for name, _ in self.votes)
         # most votes first; ties go to the name voted most recently
         recency = {name: i for i, (name, _) in enumerate(self.votes)}
@@ -65,7 +67,7 @@ class _TrackState:
         if name is None:  # unknown: report the best similarity seen, for information
             similarity = max(sim for _, sim in self.votes)
         self.label = (name, similarity)
-        return len(self.votes) >= min_votes and count / len(self.votes) >= majority
+        self.confident = len(self.votes) >= min_votes and count / len(self.votes) >= majority
 
 
 class Tracker:
@@ -109,19 +111,13 @@ class Tracker:
         self.refresh_every = refresh_every
         self.min_iou = min_iou
         self.max_missing = max_missing
+        self._next_id = 1
         self.reset()
 
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up, so an id is never reused)."""
         self._tracks: list[_TrackState] = []
         self._frame = 0
-        self._confident: dict[int, bool] = {}
-        if not hasattr(self, "_next_id"):
-            self._next_id = 1
-
-    @property
-    def active_tracks(self) -> int:
-        return len(self._tracks)
 
     def _associate(self, xyxy: np.ndarray) -> list[int | None]:
         """For each detection, the index into `self._tracks` it continues, or None."""
@@ -172,8 +168,7 @@ class Tracker:
         need = [
             d
             for d, state in enumerate(states)
-            if not self._confident.get(state.id, False)
-            or self._frame - state.last_embedded >= self.refresh_every
+            if not state.confident or self._frame - state.last_embedded >= self.refresh_every
         ]
         embedded = set(need)
         if need:
@@ -185,13 +180,11 @@ class Tracker:
                 state.votes.append((match.name, float(match.similarity)))
                 state.last_embedded = self._frame
         for state in states:
-            self._confident[state.id] = state.decide(self.min_votes, self.majority)
+            state.decide(self.min_votes, self.majority)
 
         kept = [t for t in self._tracks if self._frame - t.last_seen <= self.max_missing]
         seen = {id(s) for s in states}
         self._tracks = states + [t for t in kept if id(t) not in seen]
-        live_ids = {t.id for t in self._tracks}
-        self._confident = {k: v for k, v in self._confident.items() if k in live_ids}
 
         return tuple(
             Track(
