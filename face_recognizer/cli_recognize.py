@@ -15,17 +15,10 @@ from face_recognizer.cli import EngineOptions, db_option, engine_options, load_e
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import FrameResult
 
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".gif")
 _EMPTY_HINT = (
     "The gallery {db!r} is empty, so everyone shows as Unknown; register someone with "
     "`face-recognizer register -n NAME` (or `face-recognizer import FOLDER`)."
 )
-
-
-def _open_window(title: str, keys: dict[str | int, str]) -> Any:
-    from face_recognizer.window import Window
-
-    return Window(title, keys)
 
 
 @click.command()
@@ -87,15 +80,12 @@ def recognize(
     from face_recognizer.matcher import Matcher
     from face_recognizer.recognize import KEYS, WINDOW_TITLE, Recognizer, VideoOutput, run
     from face_recognizer.sources import open_source
-    from face_recognizer.window import Window
+    from face_recognizer.window import Window, require_screen
 
-    if output is not None and output.suffix.lower() not in _VIDEO_SUFFIXES:
+    if output is not None and output.suffix.lower() not in VideoOutput.SUFFIXES:
         raise click.BadParameter("must end in .mp4, .avi or .gif", param_hint="--output")
-    if not no_window and not Window.available():
-        raise FaceRecognizerError(
-            "No screen is available to show the window (DISPLAY is not set).",
-            hint="Run with --no-window, and --json or --output FILE to see the results.",
-        )
+    if not no_window:
+        require_screen()
     db_dir = resolve_db_dir(db)
     engine = load_engine(engine_opts)
     with Gallery(db_dir) as gallery:
@@ -105,7 +95,7 @@ def recognize(
             if matcher.people_count == 0:
                 click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
             writer = VideoOutput(output, frames.fps) if output is not None else None
-            window = None if no_window else _open_window(WINDOW_TITLE, KEYS)
+            window = None if no_window else Window(WINDOW_TITLE, KEYS)
 
             def emit(result: FrameResult) -> None:
                 sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
@@ -132,7 +122,7 @@ def recognize(
     if frames.is_live:
         line += f", {report.dropped} frames dropped"
     click.echo(line, err=True)
-    for path in report.snapshots or []:
+    for path in report.snapshots:
         click.echo(f"Snapshot: {path}", err=True)
     if output is not None:
         click.echo(f"Wrote {output}", err=True)
@@ -199,10 +189,8 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
     Example:
       face-recognizer demo --ctx -1 --output out/demo.png
     """
-    import cv2
-
     from face_recognizer.gallery import Gallery
-    from face_recognizer.images import read_image
+    from face_recognizer.images import read_image, write_image
     from face_recognizer.matcher import Matcher
     from face_recognizer.recognize import KEYS, Recognizer, annotate, status_text
     from face_recognizer.samples import sample_path
@@ -235,12 +223,10 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
     drawn = image.copy()
     status = status_text(0.0, len(faces), len(enrolled), engine.device.label, None)
     annotate(drawn, result, status=status.split(" | ", 1)[1])
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(output), drawn):
-        raise FaceRecognizerError(f"Could not write {str(output)!r}.")
+    write_image(drawn, output)
     click.echo(f"Wrote {output}")
     if not no_window and Window.available():
-        window = _open_window("face-recognizer demo", KEYS)
+        window = Window("face-recognizer demo", KEYS)
         try:
             window.show(drawn, 0)
         finally:

@@ -127,13 +127,9 @@ def _register_live(name: str, spec: str, db_dir: Path, engine_opts: EngineOption
         store,
     )
     from face_recognizer.sources import open_source
-    from face_recognizer.window import Window
+    from face_recognizer.window import Window, require_screen
 
-    if not Window.available():
-        raise FaceRecognizerError(
-            "No screen is available for the register window (DISPLAY is not set).",
-            hint="Register from photos instead: --images PATH...",
-        )
+    require_screen(hint="Register from photos instead: --images PATH...")
     with open_source(spec) as frames:
         if frames.is_stills:
             raise FaceRecognizerError(

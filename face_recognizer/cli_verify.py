@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from face_recognizer.types import Faces, Verification
+
 _PICK = click.Choice(["only", "largest"])
-_KEYS: dict[str | int, str] = {"q": "quit", 27: "quit", "s": "snapshot"}
 
 
 def _threshold_option(func: Any) -> Any:
@@ -98,17 +102,19 @@ def _verify_live(
     as_json: bool,
     no_window: bool,
 ) -> None:
-    from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status
     from face_recognizer.images import read_image
     from face_recognizer.sources import open_source
     from face_recognizer.verify import reference_face, verify_faces
-    from face_recognizer.window import CLOSE, Window
+    from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer, Window
 
     ref = reference_face(engine, read_image(reference), pick=pick, label=reference.name)  # type: ignore[arg-type]
-    window = None if no_window else Window(f"face-recognizer verify: {reference.name}", _KEYS)
-    snapshots = 0
-    banner_until = 0.0
-    banner = ""
+    status = (
+        f"reference {reference.name} | threshold {threshold:.2f} | Q quit, S snapshot, L landmarks"
+    )
+    window = None if no_window else Window(f"face-recognizer verify: {reference.name}", LIVE_KEYS)
+    viewer = None
+    if window is not None:
+        viewer = Viewer(window, landmarks=True, prefix="verify-snapshot")
     try:
         with open_source(source) as frames:
             for frame in frames:
@@ -124,39 +130,42 @@ def _verify_live(
                         for box, r in zip(faces.xyxy, results, strict=True)
                     ]
                     click.echo(json.dumps({"frame": frame.index, "faces": faces_json}))
-                elif window is None:
+                elif viewer is None:
                     text = ", ".join(
                         f"{'same person' if r.same_person else 'different'} {r.similarity:.2f}"
                         for r in results
                     )
                     click.echo(f"frame {frame.index}: {text or 'no face'}")
-                if window is None:
+                if viewer is None:
                     continue
-                image = frame.image.copy()
-                for box, landmarks, r in zip(faces.xyxy, faces.landmarks, results, strict=True):
-                    color = COLORS["known"] if r.same_person else COLORS["unknown"]
-                    label = f"{'same' if r.same_person else 'different'} {r.similarity:.2f}"
-                    draw_box(image, box, label, color, landmarks=landmarks)
-                draw_status(
-                    image,
-                    f"reference {reference.name} | threshold {threshold:.2f} | Q quit, S snapshot",
-                )
-                if time.monotonic() < banner_until:
-                    draw_banner(image, banner, COLORS["banner"])
-                action = window.show(image, 0 if frames.is_stills else 1)  # stills wait
-                if action in ("quit", CLOSE):
+                draw = functools.partial(_draw_verdicts, frame.image, faces, results, status)
+                image = draw(viewer.landmarks)
+                if viewer.present(image, draw, still=frames.is_stills) in (QUIT, CLOSE):
                     break
-                if action == "snapshot":
-                    snapshots += 1
-                    path = Path(f"verify-snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{snapshots}.png")
-                    from face_recognizer.plots import save_png
-
-                    save_png(image, path)
-                    banner, banner_until = f"Saved {path.name}", time.monotonic() + 1.5
-                    click.echo(f"Saved {path}", err=True)
     finally:
         if window is not None:
             window.close()
+    for path in viewer.snapshots if viewer is not None else ():
+        click.echo(f"Snapshot: {path}", err=True)
+
+
+def _draw_verdicts(
+    image: np.ndarray,
+    faces: Faces,
+    results: list[Verification],
+    status: str,
+    landmarks: bool,
+) -> np.ndarray:
+    """A copy of `image` with each face boxed green (same person) or red, and a status line."""
+    from face_recognizer.draw import COLORS, draw_box, draw_status
+
+    drawn = image.copy()
+    for box, points, r in zip(faces.xyxy, faces.landmarks, results, strict=True):
+        color = COLORS["known"] if r.same_person else COLORS["unknown"]
+        label = f"{'same' if r.same_person else 'different'} {r.similarity:.2f}"
+        draw_box(drawn, box, label, color, landmarks=points if landmarks else None)
+    draw_status(drawn, status)
+    return drawn
 
 
 @click.command()

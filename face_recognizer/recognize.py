@@ -12,24 +12,25 @@ a callback (the CLI prints `--json` lines there). Nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status
+from face_recognizer.draw import COLORS, draw_box, draw_status
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.sources import FrameSource
 from face_recognizer.tracker import Tracker, label_stills
 from face_recognizer.types import Frame, FrameResult, Match, Track
+from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer
 
 WINDOW_TITLE = "face-recognizer"
-KEYS: dict[str | int, str] = {"q": "quit", 27: "quit", "s": "snapshot", "l": "landmarks"}
+KEYS = LIVE_KEYS  # Q or Esc quit, S saves a snapshot, L toggles landmarks
 SHOT_CUT_DIFF = 20.0  # mean |difference| (0-255) of 32x18 grey thumbnails that means a new shot
 REFRESH_SECONDS = 1.0  # how often the gallery is checked for changes by other processes
 FULL_DETECT_EVERY = 10  # video frames between two detections at the full --det-size
@@ -149,6 +150,13 @@ def annotate(
         draw_status(image, status)
 
 
+def _annotated(image: np.ndarray, result: FrameResult, status: str, landmarks: bool) -> np.ndarray:
+    """A copy of `image` with `result` and the status line drawn on it."""
+    drawn = image.copy()
+    annotate(drawn, result, landmarks=landmarks, status=status)
+    return drawn
+
+
 class VideoOutput:
     """Writes annotated frames to an .mp4, .avi or .gif file.
 
@@ -230,7 +238,7 @@ class SessionReport:
     embedded: int = 0
     dropped: int = 0
     stopped_by: str = "end"  # "end", "quit", "close"
-    snapshots: list[Path] | None = None
+    snapshots: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -239,11 +247,6 @@ def status_text(fps: float, faces: int, people: int, device: str, dropped: int |
     if dropped is not None:
         parts.append(f"{dropped} dropped")
     return " | ".join(parts)
-
-
-def _snapshot_path(folder: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return folder / f"snapshot-{stamp}.png"
 
 
 def run(
@@ -261,13 +264,16 @@ def run(
 
     `window` is a `Window` (or None), `output` a `VideoOutput`, `on_result(result)` gets
     each result. Frames are drawn only for a window or an output. Still images wait for a
-    key in the window.
+    key in the window; S saves snapshots into `snapshot_dir`.
     """
-    report = SessionReport(snapshots=[])
+    report = SessionReport()
+    viewer = None
+    if window is not None:
+        viewer = Viewer(window, landmarks=landmarks, snapshot_dir=snapshot_dir)
+        report.snapshots = viewer.snapshots
     started = time.perf_counter()
     fps = 0.0
     last = started
-    banner: tuple[str, float] | None = None
     try:
         for frame in source:
             if source.is_stills:
@@ -284,7 +290,6 @@ def run(
                 on_result(result)
             if window is None and output is None:
                 continue
-            image = frame.image.copy()
             dropped = source.dropped if source.is_live else None
             status = status_text(
                 fps,
@@ -293,31 +298,16 @@ def run(
                 device_label,
                 dropped,
             )
-            annotate(image, result, landmarks=landmarks, status=status)
+            draw = functools.partial(_annotated, frame.image, result, status)
+            image = draw(landmarks if viewer is None else viewer.landmarks)
             if output is not None:
                 output.write(image)
-            if window is None:
+            if viewer is None:
                 continue
-            while True:
-                shown = image
-                if banner is not None and time.monotonic() < banner[1]:
-                    shown = image.copy()
-                    draw_banner(shown, banner[0], COLORS["banner"])
-                action = window.show(shown, 0 if source.is_stills else 1)
-                if action == "snapshot":
-                    path = _snapshot_path(snapshot_dir)
-                    cv2.imwrite(str(path), image)
-                    report.snapshots.append(path)  # type: ignore[union-attr]
-                    banner = (f"Saved {path.name}", time.monotonic() + 1.5)
-                elif action == "landmarks":
-                    landmarks = not landmarks
-                    image = frame.image.copy()
-                    annotate(image, result, landmarks=landmarks, status=status)
-                elif action in ("quit", "close"):
-                    report.stopped_by = action
-                    return report
-                if not source.is_stills or action not in ("snapshot", "landmarks"):
-                    break  # stills wait for a key that moves on
+            action = viewer.present(image, draw, still=source.is_stills)
+            if action in (QUIT, CLOSE):
+                report.stopped_by = action
+                return report
     finally:
         report.seconds = time.perf_counter() - started
         report.dropped = source.dropped

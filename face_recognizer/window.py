@@ -2,22 +2,42 @@
 
 Keys are a plain table `{key: action}` where a key is a character (`"q"`, matched in either
 case) or a key code (`27` for Esc); `show()` returns the action of the key pressed, `"close"`
-when the user closed the window, or None.
+when the user closed the window, or None. `Viewer` adds what the live commands (`recognize`,
+`verify --reference`) share: snapshots, quitting, stills that wait for a key.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from face_recognizer.draw import COLORS, draw_banner
 from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.images import write_image
 
 CLOSE = "close"  # the user closed the window
 ANY_KEY = "any"  # an unmapped key, reported only by `show(image, wait_ms=0)`
+QUIT = "quit"
+SNAPSHOT = "snapshot"
+LANDMARKS = "landmarks"
+LIVE_KEYS: dict[str | int, str] = {"q": QUIT, 27: QUIT, "s": SNAPSHOT, "l": LANDMARKS}
+BANNER_SECONDS = 1.5
+NO_SCREEN_HINT = "Run with --no-window, and --json or --output FILE to see the results."
+
+
+def require_screen(hint: str = NO_SCREEN_HINT) -> None:
+    """Raise FaceRecognizerError (with `hint`) when there is no screen for a window."""
+    if not Window.available():
+        raise FaceRecognizerError(
+            "No screen is available to show the window (DISPLAY is not set).", hint=hint
+        )
 
 
 class Window:
@@ -32,11 +52,7 @@ class Window:
     """
 
     def __init__(self, title: str, keys: Mapping[str | int, str] | None = None) -> None:
-        if not Window.available():
-            raise FaceRecognizerError(
-                "No screen is available to show the window (DISPLAY is not set).",
-                hint="Run with --no-window, and --json or --output FILE to see the results.",
-            )
+        require_screen()
         self.title = title
         self._keys: dict[int, str] = {}
         for key, action in (keys or {}).items():
@@ -107,3 +123,64 @@ class Window:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Viewer:
+    """A `Window` as the live commands use it (keys: `LIVE_KEYS`).
+
+    `present()` shows a frame: `SNAPSHOT` saves it as `<snapshot_dir>/<prefix>-<time>.png`
+    (a banner names the file), `LANDMARKS` toggles `landmarks` and redraws, `QUIT` and
+    `CLOSE` are returned to the caller, and a still waits until a key moves on.
+    """
+
+    def __init__(
+        self,
+        window: Window,
+        *,
+        landmarks: bool = False,
+        snapshot_dir: Path = Path("."),
+        prefix: str = "snapshot",
+    ) -> None:
+        self.window = window
+        self.landmarks = landmarks
+        self.snapshot_dir = snapshot_dir
+        self.prefix = prefix
+        self.snapshots: list[Path] = []
+        self._banner: tuple[str, float] = ("", 0.0)
+
+    def present(
+        self, image: np.ndarray, redraw: Callable[[bool], np.ndarray], *, still: bool
+    ) -> str | None:
+        """Show `image` and return the action that ends its turn (None: no key).
+
+        `redraw(landmarks)` draws the frame again when `LANDMARKS` is pressed. A video
+        frame's turn ends after one short poll; a still's with the first key that is
+        neither `SNAPSHOT` nor `LANDMARKS`.
+        """
+        while True:
+            shown = image
+            text, until = self._banner
+            if time.monotonic() < until:
+                shown = image.copy()
+                draw_banner(shown, text, COLORS["banner"])
+            action = self.window.show(shown, 0 if still else 1)
+            if action == SNAPSHOT:
+                self._save(image)
+            elif action == LANDMARKS:
+                self.landmarks = not self.landmarks
+                image = redraw(self.landmarks)
+            elif action in (QUIT, CLOSE):
+                return action
+            if not still or action not in (SNAPSHOT, LANDMARKS):
+                return action
+
+    def _save(self, image: np.ndarray) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        path = self.snapshot_dir / f"{self.prefix}-{stamp}.png"
+        try:
+            write_image(image, path)
+        except FaceRecognizerError as exc:
+            self._banner = (f"Not saved: {exc.message}", time.monotonic() + BANNER_SECONDS)
+            return
+        self.snapshots.append(path)
+        self._banner = (f"Saved {path.name}", time.monotonic() + BANNER_SECONDS)

@@ -9,6 +9,7 @@ Start the program under test with `env=desktop_env(display)`, then::
     image = screenshot(display, window)  # BGR array of what is on screen
     image = wait_for_screen(display, window, lambda im: im.max() > 0)  # retried until true
     close_window(display, window)        # like clicking the title bar's close button
+    wait_for_file(folder, "snapshot-*.png")  # what a key press wrote
 
 Needs `Xvfb`, `xdotool` and ImageMagick's `import`; the fixture skips naming what is missing.
 OpenCV's Qt windows accept xdotool's synthetic key events, so no window manager is needed.
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -177,6 +179,18 @@ def wait_for_screen(
             return image
         if time.monotonic() > deadline:
             raise AssertionError(f"window {window_id} did not show {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def wait_for_file(folder: Path, pattern: str, timeout: float = 15.0) -> Path:
+    """The first file in `folder` matching the glob `pattern`, waiting for it to appear."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = sorted(folder.glob(pattern))
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {pattern} appeared in {folder} within {timeout:.0f} s")
         time.sleep(0.2)
 
 

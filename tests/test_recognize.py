@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from desktop import desktop_env, press, wait_for_screen, wait_for_window
+from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
 
 from face_recognizer.draw import COLORS
 from face_recognizer.gallery import Gallery, enrol_face
@@ -146,11 +146,14 @@ def _has(image: np.ndarray, color: tuple[int, int, int], at_least: int) -> bool:
     return int(close.sum()) >= at_least
 
 
-def test_window_shows_labels_and_q_quits(clip_db: Path, datasets: Path, xdisplay: str) -> None:
+def test_window_shows_labels_s_saves_a_snapshot_and_q_quits(
+    clip_db: Path, datasets: Path, xdisplay: str, tmp_path: Path
+) -> None:
     proc = subprocess.Popen(
-        [*CLI, "recognize", "--ctx", "-1", "--db", str(clip_db), "--source",
-         str(datasets / HAMILTON)],
+        [*CLI, "recognize", "--ctx", "-1", "--db", str(clip_db.resolve()), "--source",
+         str((datasets / HAMILTON).resolve())],
         env=desktop_env(xdisplay), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
     )  # fmt: skip
     try:
         window = wait_for_window(xdisplay, WINDOW_TITLE, proc=proc)
@@ -162,10 +165,16 @@ def test_window_shows_labels_and_q_quits(clip_db: Path, datasets: Path, xdisplay
             what="a green (known) and an orange (unknown) label",
         )
         assert shot.mean() > 20  # a picture, not a black window
+        press(xdisplay, window, "s")
+        snapshot = wait_for_file(tmp_path, "snapshot-*.png")
         press(xdisplay, window, "q")
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "frames in" in err
+        assert f"Snapshot: {snapshot.name}" in err
+        saved = read_image(snapshot)
+        assert saved.shape == (360, 640, 3)  # the clip's frame size, labels drawn on it
+        assert _has(saved, COLORS["known"], 100) or _has(saved, COLORS["unknown"], 100)
     finally:
         if proc.poll() is None:
             proc.kill()

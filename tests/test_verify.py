@@ -161,7 +161,7 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
     import subprocess
     import sys
 
-    from desktop import desktop_env, press, wait_for_screen, wait_for_window
+    from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
 
     from face_recognizer.draw import COLORS
 
@@ -179,7 +179,12 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
            str(tmp_path / "db"), "--reference", str(sample_path("yaoming.jpg")),
            "--source", str(clip)]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, env=desktop_env(xdisplay), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        env=desktop_env(xdisplay),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     try:
         window = wait_for_window(xdisplay, "face-recognizer verify", proc=proc)
@@ -191,9 +196,13 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
             what="one green (same) box and red (different) boxes",
         )
         assert shot.mean() > 20
+        press(xdisplay, window, "s")  # the same keys as recognize: S saves a snapshot
+        snapshot = wait_for_file(tmp_path, "verify-snapshot-*.png")
         press(xdisplay, window, "q")
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
+        assert f"Snapshot: {snapshot.name}" in err
+        assert read_image(snapshot).shape == team.shape
     finally:
         if proc.poll() is None:
             proc.kill()
