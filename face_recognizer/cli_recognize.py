@@ -88,32 +88,32 @@ def recognize(
         require_screen()
     db_dir = resolve_db_dir(db)
     engine = load_engine(engine_opts)
-    with Gallery(db_dir) as gallery:
+    # the source first: a camera or file that fails leaves no new gallery behind
+    with open_source(source) as frames, Gallery(db_dir) as gallery:
         matcher = Matcher(gallery, engine.pack.recognizer_id, k=k, threshold=threshold)
         recognizer = Recognizer(engine, matcher)
-        with open_source(source) as frames:
-            if matcher.people_count == 0:
-                click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
-            writer = VideoOutput(output, frames.fps) if output is not None else None
-            window = None if no_window else Window(WINDOW_TITLE, KEYS)
+        if matcher.people_count == 0:
+            click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
+        writer = VideoOutput(output, frames.fps) if output is not None else None
+        window = None if no_window else Window(WINDOW_TITLE, KEYS)
 
-            def emit(result: FrameResult) -> None:
-                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-                sys.stdout.flush()
+        def emit(result: FrameResult) -> None:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
 
-            try:
-                report = run(
-                    frames,
-                    recognizer,
-                    window=window,
-                    output=writer,
-                    on_result=emit if as_json else None,
-                    landmarks=landmarks,
-                    device_label=engine.device.label,
-                )
-            finally:
-                if window is not None:
-                    window.close()
+        try:
+            report = run(
+                frames,
+                recognizer,
+                window=window,
+                output=writer,
+                on_result=emit if as_json else None,
+                landmarks=landmarks,
+                device_label=engine.device.label,
+            )
+        finally:
+            if window is not None:
+                window.close()
     fps = report.frames / report.seconds if report.seconds > 0 else 0.0
     line = (
         f"{report.frames} frames in {report.seconds:.1f} s ({fps:.1f} FPS), "

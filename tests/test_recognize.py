@@ -135,6 +135,7 @@ def test_bad_source_and_no_screen_are_one_sentence(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "Error: Camera 7 could not be opened" in bad.stderr
     assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "db").exists()  # a failed start leaves no empty gallery behind
     screen = _cli("recognize", "--ctx", "-1", "--db", str(tmp_path / "db"))
     assert screen.returncode == 1
     assert "No screen is available" in screen.stderr
