@@ -1,6 +1,6 @@
 """One base error with a hint (what the user should do), and a few subclasses.
 
-Library code raises these; only `cli.py` turns them into a message and an exit code.
+Library code raises these; only `cli/` turns them into a message and an exit code.
 """
 
 from __future__ import annotations

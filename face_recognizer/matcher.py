@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from face_recognizer.gallery import Gallery
 from face_recognizer.index import VectorIndex
+from face_recognizer.store.sqlite import Gallery
 from face_recognizer.types import Match
 
 DEFAULT_K = 5

@@ -8,7 +8,7 @@ order at its own frame rate (slower when detection cannot keep up), then holds i
 A camera that stops sending frames leaves a message on screen: Q still stores what was kept.
 
 Files: `check_file` says for each photo `ok` or why not; `store` saves the usable ones.
-Nothing here prints; `cli_register.py` does.
+Nothing here prints; `cli/register.py` does.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy as np
 
 from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status, put_text, text_size
 from face_recognizer.errors import FaceRecognizerError, ImageReadError
-from face_recognizer.gallery import DB_FILE, AddResult, EnrolFace, Gallery, enrol_face
 from face_recognizer.images import file_sha256, is_image_path, pixels_sha256, read_image
 from face_recognizer.quality import PhotoCheck, check_photo
+from face_recognizer.store.sqlite import DB_FILE, AddResult, EnrolFace, Gallery, enrol_face
 from face_recognizer.types import Detections, Frame
 
 if TYPE_CHECKING:

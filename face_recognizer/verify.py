@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from face_recognizer.batch import Pick, detect_padded, pick_face
 from face_recognizer.errors import FaceCountError
+from face_recognizer.evaluation.batch import Pick, detect_padded, pick_face
 from face_recognizer.images import read_image
 from face_recognizer.types import Faces, Verification
 
@@ -89,8 +89,8 @@ def resolve_threshold(threshold: float | None, db: str | Path | None) -> tuple[f
     `threshold` (from --threshold) wins; else the "threshold" setting of the gallery at `db`
     (read only, never created); else `matcher.DEFAULT_THRESHOLD`.
     """
-    from face_recognizer.gallery import DB_FILE, Gallery, resolve_db_dir
     from face_recognizer.matcher import DEFAULT_THRESHOLD, THRESHOLD_SETTING, check_threshold
+    from face_recognizer.store.sqlite import DB_FILE, Gallery, resolve_db_dir
 
     if threshold is not None:
         return check_threshold(threshold), "--threshold"

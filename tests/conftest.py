@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from desktop import xdisplay  # noqa: F401 - Xvfb fixture for window tests (tests/desktop.py)
+from needs import missing
 
 from face_recognizer.engine import Engine
 from face_recognizer.models import find_pack
@@ -23,7 +24,8 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def datasets() -> Path:
-    """`../shared/datasets`, or skip: a fresh clone of the project does not have it."""
+    """`../shared/datasets`, or skip: a fresh clone of the project does not have it (in CI,
+    where it is always beside the checkout, its absence fails the test)."""
     if not (DATASETS / "README.md").is_file():
-        pytest.skip(f"shared datasets not found at {DATASETS} (set FACE_RECOGNIZER_DATASETS)")
+        missing(f"the shared datasets at {DATASETS} (set FACE_RECOGNIZER_DATASETS)")
     return DATASETS

@@ -11,7 +11,8 @@ Start the program under test with `env=desktop_env(display)`, then::
     close_window(display, window)        # like clicking the title bar's close button
     wait_for_file(folder, "snapshot-*.png")  # what a key press wrote
 
-Needs `Xvfb`, `xdotool` and ImageMagick's `import`; the fixture skips naming what is missing.
+Needs `Xvfb`, `xdotool` and ImageMagick's `import`; the fixture skips naming what is
+missing (fails in CI, see `needs.py`).
 OpenCV's Qt windows accept xdotool's synthetic key events, so no window manager is needed.
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from needs import missing
 
 TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "import": "imagemagick"}
 SCREEN = "1280x800x24"
@@ -74,9 +76,11 @@ def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
 @pytest.fixture
 def xdisplay() -> Iterator[str]:
     """A fresh Xvfb display (":N") for one test; skipped when the X tools are missing."""
-    missing = [f"{tool} ({pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"window tests need {', '.join(missing)}; install them to run these tests")
+    absent = [
+        f"{tool} (apt install {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)
+    ]
+    if absent:
+        missing(f"what the window tests need: {', '.join(absent)}")
     proc, display = _start_xvfb()
     try:
         yield display
@@ -215,7 +219,7 @@ def close_window(display: str, window_id: int) -> None:
     """Ask the window to close (WM_DELETE_WINDOW), as a window manager's close button does."""
     path = ctypes.util.find_library("X11")
     if path is None:
-        pytest.skip("libX11 not found; cannot send WM_DELETE_WINDOW")
+        missing("libX11, needed to send WM_DELETE_WINDOW (apt install libx11-6)")
     x11 = ctypes.CDLL(path)
     x11.XOpenDisplay.restype = ctypes.c_void_p
     x11.XOpenDisplay.argtypes = [ctypes.c_char_p]

@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from face_recognizer.gallery import DB_FILE, Gallery
 from face_recognizer.images import read_image
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
 from face_recognizer.samples import sample_path
+from face_recognizer.store.sqlite import DB_FILE, Gallery
 
 CLI = [sys.executable, "-m", "face_recognizer"]
 

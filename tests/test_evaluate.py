@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from face_recognizer import metrics
 from face_recognizer.cli import cli
 from face_recognizer.engine import Engine
-from face_recognizer.evaluate import evaluate, split_dataset
+from face_recognizer.evaluation import metrics
+from face_recognizer.evaluation.evaluate import evaluate, split_dataset
 from face_recognizer.images import read_image
 from face_recognizer.samples import sample_path
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from face_recognizer.errors import GalleryError
-from face_recognizer.gallery import EnrolFace, Gallery, enrol_face
 from face_recognizer.images import read_image
 from face_recognizer.index import VectorIndex
 from face_recognizer.matcher import DEFAULT_K, DEFAULT_THRESHOLD, Matcher, vote
 from face_recognizer.samples import sample_path
+from face_recognizer.store.sqlite import EnrolFace, Gallery, enrol_face
 
 RID = "testpack00000001"
 
@@ -169,7 +169,7 @@ def test_another_process_adding_and_removing_is_seen(tmp_path, yao, spurs):
     script = textwrap.dedent(
         f"""
         import sys, time, numpy as np
-        from face_recognizer.gallery import EnrolFace, Gallery
+        from face_recognizer.store.sqlite import EnrolFace, Gallery
         data = np.load({str(tmp_path / "face.npz")!r})
         face = EnrolFace(data["embedding"], data["crop"], "other", "h0", 0.9, 90.0, 90.0)
         with Gallery({str(db)!r}) as g:

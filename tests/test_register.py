@@ -26,10 +26,10 @@ from desktop import (
 
 from face_recognizer.cli import main
 from face_recognizer.engine import Engine
-from face_recognizer.gallery import DB_FILE, Gallery
 from face_recognizer.images import read_image
 from face_recognizer.register import BAD, GOOD
 from face_recognizer.samples import sample_path
+from face_recognizer.store.sqlite import DB_FILE, Gallery
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "register.py"
@@ -225,7 +225,7 @@ UNPLUGGED = textwrap.dedent(
     """
     import time
     import numpy as np
-    from face_recognizer.cli import EngineOptions, load_engine
+    from face_recognizer.cli.options import EngineOptions, load_engine
     from face_recognizer.errors import SourceError
     from face_recognizer.images import read_image
     from face_recognizer.register import KEYS, LiveSession

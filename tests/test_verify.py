@@ -121,7 +121,7 @@ def test_cli_verify_errors(photos: dict[str, Path]) -> None:
 
 
 def test_threshold_from_gallery_setting(tmp_path: Path) -> None:
-    from face_recognizer.gallery import Gallery
+    from face_recognizer.store.sqlite import Gallery
 
     assert resolve_threshold(None, tmp_path / "db") == (DEFAULT_THRESHOLD, "default")
     with Gallery(tmp_path / "db") as gallery:

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from face_recognizer import metrics
-from face_recognizer.batch import embed_photos, read_ahead
 from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.evaluation import metrics
+from face_recognizer.evaluation.batch import embed_photos, read_ahead
 from face_recognizer.images import file_sha256, person_folders, write_image
 from face_recognizer.types import (
     EvaluationReport,
@@ -116,8 +116,8 @@ def evaluate(
     on_progress: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
     """Enrol, probe and measure (see the module docstring). `on_progress(n)`: n photos done."""
-    from face_recognizer.gallery import Gallery, enrol_face
     from face_recognizer.matcher import DEFAULT_K, Matcher
+    from face_recognizer.store.sqlite import Gallery, enrol_face
 
     k = DEFAULT_K if k is None else k
     rid = engine.pack.recognizer_id
@@ -552,7 +552,7 @@ def report_json(report: EvaluationReport) -> dict:
 
 def write_report(report: EvaluationReport, out_dir: Path, title: str) -> list[Path]:
     """Write ROC.png, histograms.png and summary.md into `out_dir`; returns their paths."""
-    from face_recognizer.plots import histogram_plot, roc_plot
+    from face_recognizer.evaluation.plots import histogram_plot, roc_plot
 
     same, different = report.same_scores, report.different_scores
     roc = metrics.roc_curve(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
 from face_recognizer.errors import FaceRecognizerError
 
 
@@ -72,7 +72,7 @@ def register(
       face-recognizer register -n Ana --source clip.mp4    # a video file plays once
       face-recognizer register -n Ana --images ana.jpg photos_of_ana/
     """
-    from face_recognizer.gallery import normalize_name, resolve_db_dir
+    from face_recognizer.store.sqlite import normalize_name, resolve_db_dir
 
     if paths and not from_images:
         raise click.UsageError(

@@ -13,16 +13,16 @@ from typing import Any
 import click
 import numpy as np
 
-from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
 from face_recognizer.errors import FaceRecognizerError, GalleryError, ImageReadError
-from face_recognizer.gallery import (
+from face_recognizer.images import file_sha256, person_folders, read_image
+from face_recognizer.store.sqlite import (
     EnrolFace,
     Gallery,
     enrol_face,
     normalize_name,
     resolve_db_dir,
 )
-from face_recognizer.images import file_sha256, person_folders, read_image
 
 UNREADABLE = "unreadable file"
 REINDEX_BATCH = 64

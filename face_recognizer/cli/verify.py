@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
 
 if TYPE_CHECKING:
     import numpy as np
@@ -221,8 +221,8 @@ def evaluate(
       face-recognizer evaluate photos/ --enrol 5 --json
       face-recognizer evaluate photos/ --unknowns strangers/ --apply   # recognize uses it
     """
-    from face_recognizer.evaluate import evaluate as run_evaluation
-    from face_recognizer.evaluate import (
+    from face_recognizer.evaluation.evaluate import evaluate as run_evaluation
+    from face_recognizer.evaluation.evaluate import (
         report_json,
         split_dataset,
         summary_markdown,
@@ -253,8 +253,8 @@ def evaluate(
 
 
 def _apply_threshold(db: Path | None, value: float) -> None:
-    from face_recognizer.gallery import Gallery, resolve_db_dir
     from face_recognizer.matcher import THRESHOLD_SETTING
+    from face_recognizer.store.sqlite import Gallery, resolve_db_dir
 
     db_dir = resolve_db_dir(db)
     with Gallery(db_dir) as gallery:

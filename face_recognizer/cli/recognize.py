@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from face_recognizer.cli import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import FrameResult
 
@@ -76,10 +76,10 @@ def recognize(
       face-recognizer recognize --source clip.mp4 --no-window --json > labels.jsonl
       face-recognizer recognize --source photos/ --output labelled.gif --no-window
     """
-    from face_recognizer.gallery import Gallery, resolve_db_dir
     from face_recognizer.matcher import Matcher
     from face_recognizer.recognize import KEYS, WINDOW_TITLE, Recognizer, VideoOutput, run
     from face_recognizer.sources import open_source
+    from face_recognizer.store.sqlite import Gallery, resolve_db_dir
     from face_recognizer.window import Window, require_screen
 
     if output is not None and output.suffix.lower() not in VideoOutput.SUFFIXES:
@@ -130,10 +130,10 @@ def recognize(
 
 def _enrol_demo_people(engine: Any, gallery: Any) -> list[str]:
     """Yao Ming from yaoming.jpg; Duncan, Ginobili, Parker (left to right) from gdp.jpg."""
-    from face_recognizer.gallery import EnrolFace, enrol_face
     from face_recognizer.images import read_image
     from face_recognizer.quality import blur_score
     from face_recognizer.samples import sample_path
+    from face_recognizer.store.sqlite import EnrolFace, enrol_face
 
     rec_id = engine.pack.recognizer_id
     path = sample_path("yaoming.jpg")
@@ -189,11 +189,11 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
     Example:
       face-recognizer demo --ctx -1 --output out/demo.png
     """
-    from face_recognizer.gallery import Gallery
     from face_recognizer.images import read_image, write_image
     from face_recognizer.matcher import Matcher
     from face_recognizer.recognize import KEYS, Recognizer, annotate, status_text
     from face_recognizer.samples import sample_path
+    from face_recognizer.store.sqlite import Gallery
     from face_recognizer.types import Frame
     from face_recognizer.window import Window
 

@@ -1,0 +1,94 @@
+"""Options shared by the commands: the engine (--ctx, --model-pack, ...) and the gallery (--db)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    ctx: int
+    model_pack: str | None
+    model_dir: Path | None
+    det_size: int
+
+
+def engine_options(func: F) -> F:
+    """Add --ctx, --model-pack, --model-dir and --det-size; pass them as `engine_opts`."""
+    from face_recognizer.engine import DEFAULT_DET_SIZE
+    from face_recognizer.models import BUILTIN_PACK
+
+    @click.option(
+        "--ctx",
+        type=click.IntRange(min=-1),
+        default=0,
+        show_default=True,
+        help="CUDA device index, or -1 for CPU. Falls back to CPU when CUDA cannot be used.",
+    )
+    @click.option(
+        "--model-pack",
+        metavar="NAME",
+        default=None,
+        help=f"Model pack: {BUILTIN_PACK} (built in) or a folder name in ~/.insightface/models.",
+    )
+    @click.option(
+        "--model-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder holding one detector and one recognizer ONNX (overrides --model-pack).",
+    )
+    @click.option(
+        "--det-size",
+        type=click.IntRange(160, 1920),
+        default=DEFAULT_DET_SIZE,
+        show_default=True,
+        help="Long side of the detector input in pixels (multiple of 32).",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        ctx: int,
+        model_pack: str | None,
+        model_dir: Path | None,
+        det_size: int,
+        **kwargs: Any,
+    ) -> Any:
+        if det_size % 32:
+            raise click.BadParameter("must be a multiple of 32", param_hint="--det-size")
+        opts = EngineOptions(ctx, model_pack, model_dir, det_size)
+        return func(*args, engine_opts=opts, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def db_option(func: F) -> F:
+    """Add --db DIR (default: $FACE_RECOGNIZER_DB, else ./db); passed on as `db`."""
+    return click.option(
+        "--db",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Gallery folder (default: $FACE_RECOGNIZER_DB, else ./db).",
+    )(func)
+
+
+def load_engine(opts: EngineOptions) -> Any:
+    """Build the engine and say in one line (stderr) when a GPU asked for is not used."""
+    from face_recognizer.engine import Engine
+    from face_recognizer.models import find_pack
+
+    pack = find_pack(opts.model_pack, opts.model_dir)
+    engine = Engine(pack, ctx=opts.ctx, det_size=opts.det_size)
+    if engine.device.fallback_reason:
+        click.echo(
+            f"GPU {opts.ctx} not available ({engine.device.fallback_reason}); running on CPU",
+            err=True,
+        )
+    return engine

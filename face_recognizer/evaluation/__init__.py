@@ -1,0 +1,1 @@
+"""Accuracy on labelled photos: evaluate, metrics, plots and the batch embedder they use."""

@@ -1,0 +1,1 @@
+"""Where the gallery is stored."""
