@@ -10,10 +10,12 @@ gallery changes, also when another process wrote to it (`refresh`, cheap when un
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 
 from face_recognizer.index import VectorIndex
-from face_recognizer.store.sqlite import Gallery
+from face_recognizer.store.base import Store
 from face_recognizer.types import Match
 
 DEFAULT_K = 5
@@ -57,7 +59,7 @@ class Matcher:
     """Matches embeddings against one model pack's part of a gallery.
 
     Args:
-        gallery: the open gallery.
+        gallery: the open gallery (any `store.base.Store`).
         recognizer_id: `ModelPack.recognizer_id` of the pack that makes the query embeddings.
         k: neighbours per query (>= 1).
         threshold: minimum similarity of a voting neighbour; None: the gallery's
@@ -69,7 +71,7 @@ class Matcher:
 
     def __init__(
         self,
-        gallery: Gallery,
+        gallery: Store,
         recognizer_id: str,
         k: int = DEFAULT_K,
         threshold: float | None = None,
@@ -82,7 +84,7 @@ class Matcher:
         self._fixed_threshold = None if threshold is None else check_threshold(threshold)
         self.threshold = DEFAULT_THRESHOLD
         self.people_count = 0
-        self._token: object = None
+        self._token: Hashable = None
         self._index = VectorIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         self._names: dict[int, str] = {}
         self.refresh()
@@ -90,7 +92,7 @@ class Matcher:
     def refresh(self) -> bool:
         """Rebuild from the gallery if anything was written since the last build.
 
-        Returns True when it rebuilt. Unchanged, it costs one `PRAGMA data_version`.
+        Returns True when it rebuilt. Unchanged, it costs one `Store.change_token()`.
         """
         token = self.gallery.change_token()
         if token == self._token:

@@ -1,29 +1,32 @@
-"""People, photos and embeddings in SQLite: the source of truth of the gallery.
+"""People, photos and embeddings in SQLite: the embedded gallery store (`store.base.Store`).
 
 The gallery is one folder (`--db DIR`, else `$FACE_RECOGNIZER_DB`, else `./db`) holding one
 SQLite file, `gallery.sqlite3`. Nothing on disk is named after a person: names are data.
-
-* `people`   id, name (any Unicode, NFC, unique), created
-* `faces`    one row per enrolled face: person, float32 embedding, the recognizer that made it
-             (`ModelPack.recognizer_id`), where it came from and its sha256 (the dedup key),
-             when, quality figures, and the 112x112 aligned crop as PNG (to show what was
-             enrolled and to re-embed with another pack: `face-recognizer reindex`)
-* `settings` key/value text (e.g. a per-gallery "threshold")
+The folder is created readable by its owner only (0700), the file likewise (0600): faces and
+embeddings are biometric data. The tables are `store.base.MIGRATIONS`.
 
 Every write is one transaction in WAL mode, so a process killed mid-way leaves either all of
 a person's new photos or none, and readers in other processes never block writers. The file
 carries an `application_id` and a schema version: a corrupt file, another program's SQLite
-database, or a gallery from a newer version is a `GalleryError` and is never written to.
+database, or a gallery from a newer version is a `GalleryError` and is never written to. A new
+gallery is made in one transaction too: a file killed before it committed is an SQLite file
+without tables or id, which the next open recognises as our unfinished gallery and finishes.
+
+Threads: one connection per `Gallery`, guarded by one re-entrant lock. A connection per
+thread would leave connections behind in every pooled thread that ends (a web server's),
+would give each thread its own `PRAGMA data_version` (the change token), and would turn
+in-process contention into file-lock waits; the lock costs nothing measurable at the
+gallery's sizes, and other processes still read while we write (WAL).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
-import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Hashable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,41 +37,41 @@ import numpy as np
 from face_recognizer.errors import GalleryError
 from face_recognizer.images import pixels_sha256
 from face_recognizer.quality import PhotoCheck, check_photo, detect_for_enrolment
+from face_recognizer.store.base import (
+    MAX_NAME_LEN,
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    REINDEX_HINT,
+    SCHEMA_VERSION,
+    AddResult,
+    EnrolFace,
+    Store,
+    StoredCrop,
+    normalize_name,
+)
 from face_recognizer.types import Person
+
+__all__ = [
+    "APPLICATION_ID",
+    "DB_FILE",
+    "ENV_DB",
+    "MAX_NAME_LEN",
+    "REINDEX_HINT",
+    "SCHEMA_VERSION",
+    "AddResult",
+    "EnrolFace",
+    "Gallery",
+    "StoredCrop",
+    "enrol_face",
+    "normalize_name",
+    "resolve_db_dir",
+]
 
 DB_FILE = "gallery.sqlite3"
 ENV_DB = "FACE_RECOGNIZER_DB"
 APPLICATION_ID = 0x46524543  # "FREC"
-SCHEMA_VERSION = 1
-MAX_NAME_LEN = 100
-REINDEX_HINT = "Run `face-recognizer reindex` to re-embed the stored faces with this pack."
-
-_SCHEMA = """
-CREATE TABLE people (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL
-);
-CREATE TABLE faces (
-    id INTEGER PRIMARY KEY,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    recognizer_id TEXT NOT NULL,
-    embedding BLOB NOT NULL,
-    crop_png BLOB NOT NULL,
-    source TEXT NOT NULL,
-    source_hash TEXT NOT NULL,
-    created TEXT NOT NULL,
-    det_score REAL NOT NULL,
-    face_px REAL NOT NULL,
-    blur REAL NOT NULL,
-    UNIQUE (person_id, source_hash)
-);
-CREATE INDEX faces_recognizer ON faces (recognizer_id);
-CREATE TABLE settings (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+BUSY_TIMEOUT_S = 10.0
+DIALECT = "sqlite"
 
 
 def resolve_db_dir(db: str | Path | None) -> Path:
@@ -77,70 +80,6 @@ def resolve_db_dir(db: str | Path | None) -> Path:
         return Path(db).expanduser()
     env = os.environ.get(ENV_DB)
     return Path(env).expanduser() if env else Path("db")
-
-
-def normalize_name(name: str) -> str:
-    """A person's display name as stored: NFC, outer spaces stripped; GalleryError if unusable."""
-    clean = unicodedata.normalize("NFC", str(name)).strip()
-    if not clean:
-        raise GalleryError("A person's name cannot be empty.")
-    if len(clean) > MAX_NAME_LEN:
-        raise GalleryError(f"A person's name can have at most {MAX_NAME_LEN} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in clean):
-        raise GalleryError(f"The name {clean!r} holds control characters or line breaks.")
-    return clean
-
-
-@dataclass(frozen=True, slots=True)
-class EnrolFace:
-    """One face to store.
-
-    Attributes:
-        embedding: (D,) float32 L2-normalised.
-        crop: (112, 112, 3) uint8 aligned BGR crop.
-        source: where it came from: a file path, "camera:0 frame 123", ...
-        source_hash: sha256 hex of the source bytes (or of the frame): the dedup key.
-        det_score: detector confidence.
-        face_px: min(box width, height) in pixels.
-        blur: Laplacian variance of the face (`quality.blur_score`).
-    """
-
-    embedding: np.ndarray
-    crop: np.ndarray
-    source: str
-    source_hash: str
-    det_score: float
-    face_px: float
-    blur: float
-
-    def __post_init__(self) -> None:
-        emb = np.ascontiguousarray(self.embedding, dtype=np.float32).reshape(-1)
-        if emb.size == 0 or not np.isfinite(emb).all():
-            raise ValueError("embedding must be a non-empty finite vector")
-        object.__setattr__(self, "embedding", emb)
-        crop = np.asarray(self.crop)
-        if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
-            raise ValueError(f"crop must be a (S, S, 3) uint8 BGR image, got {crop.shape}")
-
-
-@dataclass(frozen=True, slots=True)
-class AddResult:
-    """What `Gallery.add_faces` did: the person's id, faces added, duplicates skipped,
-    and whether the person was new."""
-
-    person_id: int
-    added: int
-    duplicates: int
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCrop:
-    """An enrolled face's row id, person id and aligned crop (BGR uint8)."""
-
-    face_id: int
-    person_id: int
-    crop: np.ndarray
 
 
 def enrol_face(
@@ -183,8 +122,64 @@ def _decode_png(blob: bytes) -> np.ndarray:
     return image
 
 
-class Gallery:
-    """The gallery database in `db_dir` (see the module docstring).
+def storage_error(exc: sqlite3.Error, path: Path) -> GalleryError:
+    """One sentence for an SQLite failure on the gallery `path`: its cause and what to do."""
+    code = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    where = repr(str(path))
+    if code.startswith("SQLITE_FULL") or "disk is full" in text:
+        return GalleryError(
+            f"The disk holding the gallery {where} is full; nothing was changed.",
+            hint="Free some space and run the command again.",
+        )
+    if code.startswith("SQLITE_IOERR") and _low_on_space(path):
+        return GalleryError(
+            f"The disk holding the gallery {where} is full; nothing was changed.",
+            hint="Free some space and run the command again.",
+        )
+    if code.startswith("SQLITE_READONLY") or "readonly" in text:
+        return GalleryError(
+            f"The gallery {where} cannot be written: it or its folder is read-only.",
+            hint="Make the folder and its files writable by you, or use another gallery.",
+        )
+    if code.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return GalleryError(
+            f"The gallery {where} cannot be opened: no permission, or its folder is read-only.",
+            hint="Make the folder and its files readable and writable by you.",
+        )
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
+        return GalleryError(
+            f"The gallery {where} is damaged ({text}); it was left as it is.",
+            hint=f"Save what is readable with `sqlite3 {path} .recover > saved.sql`, "
+            "then use another gallery.",
+        )
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return GalleryError(
+            f"The gallery {where} was locked by another program for more than "
+            f"{BUSY_TIMEOUT_S:.0f} s; nothing was changed.",
+            hint="Wait for it to finish (or close it) and try again.",
+        )
+    if code.startswith("SQLITE_IOERR"):
+        return GalleryError(
+            f"Reading or writing the gallery {where} failed ({text}); nothing was changed.",
+            hint="Check the disk and try again.",
+        )
+    return GalleryError(
+        f"The gallery {where} could not be used ({text}).",
+        hint="Check the disk and the folder's permissions and try again.",
+    )
+
+
+def _low_on_space(path: Path) -> bool:
+    folder = path.parent if path.parent.exists() else Path(".")
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
+class Gallery(Store):
+    """The SQLite gallery in folder `db_dir` (see the module docstring).
 
     Args:
         db_dir: the gallery folder; created (with the database) when missing and `create`.
@@ -192,129 +187,234 @@ class Gallery:
 
     Raises:
         GalleryError: `db_dir` is a file, or the database is corrupt, another program's,
-            or from a newer version. Nothing is written in those cases.
+            from a newer version, or cannot be read or written. Nothing is written then.
     """
 
     def __init__(self, db_dir: str | Path, *, create: bool = True) -> None:
         self.db_dir = Path(db_dir)
         self.path = self.db_dir / DB_FILE
+        self.location = str(self.db_dir)
+        self._lock = threading.RLock()
+        self._depth = 0  # transaction nesting of the thread holding the lock
+        self._closed = True
+        #: False when the last removal could not yet be wiped from the files (see `wipe`).
+        self.wiped = True
         if self.db_dir.exists() and not self.db_dir.is_dir():
             raise GalleryError(
                 f"{str(self.db_dir)!r} is a file, not a gallery folder.",
-                hint=f"Give --db a folder; the gallery lives in DIR/{DB_FILE}.",
+                hint=f"Give a folder; the gallery lives in FOLDER/{DB_FILE}.",
             )
+        if self.path.exists() and not self.path.is_file():
+            raise GalleryError(f"{str(self.path)!r} is not a file.")
         exists = self.path.is_file() and self.path.stat().st_size > 0
-        if not exists and not create:
+        if exists:
+            self._check_header()
+        elif not create:
             raise GalleryError(
                 f"No gallery at {str(self.db_dir)!r}.",
                 hint="Enrol someone first: `face-recognizer register -n NAME` or "
                 "`face-recognizer import DIR`.",
             )
-        if self.path.exists() and not self.path.is_file():
-            raise GalleryError(f"{str(self.path)!r} is not a file.")
-        if exists:
-            self._check_header()
         else:
-            self.db_dir.mkdir(parents=True, exist_ok=True)
+            self._make_file()
         try:
             self._conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise GalleryError(f"The gallery {str(self.path)!r} cannot be opened: {exc}.") from exc
+            raise storage_error(exc, self.path) from exc
+        self._closed = False
         try:
-            self._open(exists)
-        except sqlite3.DatabaseError as exc:
+            self._open(create)
+        except sqlite3.Error as exc:
             self._conn.close()
-            raise GalleryError(
-                f"{str(self.path)!r} is not a readable gallery database ({exc}).",
-                hint="Give another --db folder; this file was left as it is.",
-            ) from exc
-        except GalleryError:
+            self._closed = True
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                raise GalleryError(
+                    f"{str(self.path)!r} is not a gallery database ({exc}).",
+                    hint="Use another gallery folder; this file was left as it is.",
+                ) from exc
+            raise storage_error(exc, self.path) from exc
+        except BaseException:
             self._conn.close()
+            self._closed = True
             raise
 
     # -- opening ---------------------------------------------------------------------------
+    def _make_file(self) -> None:
+        """The folder (0700 when we make it) and an empty file readable by its owner only;
+        SQLite gives the -wal and -shm files the same permissions."""
+        try:
+            if not self.db_dir.exists():
+                self.db_dir.mkdir(parents=True, mode=0o700)
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise GalleryError(
+                f"The gallery {str(self.path)!r} cannot be created ({exc.strerror}).",
+                hint="Use a folder you can write to.",
+            ) from exc
+
     def _check_header(self) -> None:
-        with self.path.open("rb") as fh:
-            header = fh.read(16)
+        try:
+            with self.path.open("rb") as fh:
+                header = fh.read(16)
+        except OSError as exc:
+            raise GalleryError(
+                f"The gallery {str(self.path)!r} cannot be read ({exc.strerror}).",
+                hint="Make the folder and its files readable by you.",
+            ) from exc
         if header != b"SQLite format 3\x00":
             raise GalleryError(
                 f"{str(self.path)!r} is not a gallery database (not SQLite; corrupt?).",
-                hint="Give another --db folder; this file was left as it is.",
+                hint="Use another gallery folder; this file was left as it is.",
             )
 
-    def _open(self, exists: bool) -> None:
+    def _state(self) -> tuple[int, int, int]:
+        """(application_id, user_version, objects in the schema) of the file."""
         conn = self._conn
-        if exists:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if app_id != APPLICATION_ID:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        objects = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+        return app_id, version, objects
+
+    def _check_state(self, app_id: int, version: int, objects: int, create: bool) -> bool:
+        """True when the file needs migration steps (or is our unfinished new gallery)."""
+        if app_id == 0 and objects == 0:  # SQLite without tables: ours, killed before commit
+            if not create:
                 raise GalleryError(
-                    f"{str(self.path)!r} is an SQLite database of another program, "
-                    "not a face-recognizer gallery.",
-                    hint="Give another --db folder; this file was left as it is.",
+                    f"No gallery at {str(self.db_dir)!r} (only an unfinished empty one).",
+                    hint="Enrol someone first: `face-recognizer register -n NAME` or "
+                    "`face-recognizer import DIR`.",
                 )
-            if version > SCHEMA_VERSION:
-                raise GalleryError(
-                    f"The gallery {str(self.path)!r} was made by a newer face-recognizer "
-                    f"(schema {version}, this one reads {SCHEMA_VERSION}).",
-                    hint="Upgrade face-recognizer.",
-                )
-        conn.execute("PRAGMA busy_timeout = 10000")
+            return True
+        if app_id != APPLICATION_ID:
+            raise GalleryError(
+                f"{str(self.path)!r} is an SQLite database of another program, "
+                "not a face-recognizer gallery.",
+                hint="Use another gallery folder; this file was left as it is.",
+            )
+        if version > SCHEMA_VERSION:
+            raise GalleryError(
+                f"The gallery {str(self.path)!r} was made by a newer face-recognizer "
+                f"(schema {version}, this one reads {SCHEMA_VERSION}).",
+                hint="Upgrade face-recognizer.",
+            )
+        return version < SCHEMA_VERSION
+
+    def _open(self, create: bool) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # removed faces are overwritten, not freed
+        if not self._check_state(*self._state(), create):
+            self._set_journal()
+            conn.execute("SELECT count(*) FROM people").fetchone()  # fails if damaged
+            return
+        self._set_journal()
+        with self._transaction():  # re-read under the write lock: another process may race
+            app_id, version, objects = self._state()
+            if not self._check_state(app_id, version, objects, create):
+                return
+            if app_id == 0:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)"
+            )
+            if version >= 1:  # a v1 gallery predates the table: record its first step
+                conn.execute(
+                    f"INSERT OR IGNORE INTO {MIGRATIONS_TABLE} VALUES (?, ?, ?)",
+                    (1, MIGRATIONS[0].name, "before " + _now()),
+                )
+            for step in MIGRATIONS:
+                if step.version <= version:
+                    continue
+                for statement in step.statements(DIALECT):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, ?, ?)",
+                    (step.version, step.name, _now()),
+                )
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _set_journal(self) -> None:
+        conn = self._conn
         if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = DELETE")  # e.g. a network file system
         conn.execute("PRAGMA synchronous = NORMAL")
-        if not exists:
-            with self._transaction():
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-        else:
-            conn.execute("SELECT count(*) FROM people").fetchone()  # fails if damaged
+
+    # -- the lock, errors and transactions -------------------------------------------------
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held by this thread; SQLite errors become GalleryError."""
+        with self._lock:
+            if self._closed:
+                raise GalleryError(f"The gallery {self.location!r} was closed.")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from exc
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error; nested: joins the outer one."""
+        with self._use() as conn:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield conn
+                finally:
+                    self._depth -= 1
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield conn
+            except BaseException:
+                self._depth = 0
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._transaction():
+            yield
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
 
     def __enter__(self) -> Gallery:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- writing ---------------------------------------------------------------------------
     def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
-        """Store `faces` for `name` in one transaction, creating the person if new.
-
-        Faces whose `source_hash` this person already has are skipped (counted as
-        duplicates). Raises GalleryError when the gallery holds another pack's embeddings or
-        the embedding size differs from the stored ones.
-        """
         name = normalize_name(name)
         with self._transaction() as conn:
             self.check_pack(recognizer_id, faces)
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             created = row is None
             if created:
-                person_id = conn.execute(
+                cursor = conn.execute(
                     "INSERT INTO people (name, created) VALUES (?, ?)", (name, _now())
-                ).lastrowid
+                )
+                person_id = int(cursor.lastrowid or 0)
             else:
-                person_id = row[0]
+                person_id = int(row[0])
             added = 0
             for face in faces:
                 cursor = conn.execute(
@@ -337,30 +437,27 @@ class Gallery:
                 added += cursor.rowcount
             if created and added == 0:  # a new person with nothing new: do not create
                 conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-        assert person_id is not None
-        return AddResult(int(person_id), added, len(faces) - added, created and added > 0)
+        return AddResult(person_id, added, len(faces) - added, created and added > 0)
 
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
-        """GalleryError (naming `face-recognizer reindex`) unless every stored face was made
-        by `recognizer_id`, or when `faces` differ in embedding size from the stored ones."""
-        others = self.recognizer_ids()
-        others.pop(recognizer_id, None)
-        if others:
-            raise GalleryError(
-                f"The gallery {str(self.db_dir)!r} holds embeddings of another model pack "
-                f"({', '.join(sorted(others))}).",
-                hint=REINDEX_HINT,
-            )
-        row = self._conn.execute(
-            "SELECT length(embedding) FROM faces WHERE recognizer_id = ? LIMIT 1",
-            (recognizer_id,),
-        ).fetchone()
+        with self._use() as conn:
+            others = self.recognizer_ids()
+            others.pop(recognizer_id, None)
+            if others:
+                raise GalleryError(
+                    f"The gallery {self.location!r} holds embeddings of another model pack "
+                    f"({', '.join(sorted(others))}).",
+                    hint=REINDEX_HINT,
+                )
+            row = conn.execute(
+                "SELECT length(embedding) FROM faces WHERE recognizer_id = ? LIMIT 1",
+                (recognizer_id,),
+            ).fetchone()
         sizes = {f.embedding.nbytes for f in faces} | ({row[0]} if row else set())
         if len(sizes) > 1:
             raise GalleryError("Embeddings of different sizes cannot share one gallery.")
 
     def remove_person(self, name: str) -> int:
-        """Delete a person with all their faces; returns how many faces went."""
         name = normalize_name(name)
         with self._transaction() as conn:
             person_id = self._person_id(name)
@@ -369,10 +466,23 @@ class Gallery:
             ).fetchone()[0]
             conn.execute("DELETE FROM faces WHERE person_id = ?", (person_id,))
             conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+        self.wipe()
         return int(photos)
 
+    def wipe(self) -> bool:
+        """Copy the write-ahead log into the file and empty it, so removed data is gone from
+        the gallery's files (`secure_delete` overwrote it in the file's pages). Waits for
+        other processes' short reads up to the busy timeout; False (and `wiped` False) when
+        another process's long read still holds the old pages: they are wiped when it lets go.
+        Inside a transaction it does nothing until that commits."""
+        with self._use() as conn:
+            if self._depth:
+                return self.wiped
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        self.wiped = not busy
+        return self.wiped
+
     def rename_person(self, old: str, new: str) -> None:
-        """Give a person another name; GalleryError if `old` is unknown or `new` is taken."""
         old, new = normalize_name(old), normalize_name(new)
         with self._transaction() as conn:
             person_id = self._person_id(old)
@@ -384,13 +494,23 @@ class Gallery:
                     hint="Remove one of them first with `face-recognizer people remove`.",
                 )
             conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, person_id))
+        self.wipe()  # the old name is personal data too
+
+    def move_faces(self, source: str, target: str) -> int:
+        source, target = normalize_name(source), normalize_name(target)
+        with self._transaction() as conn:
+            from_id, to_id = self._person_id(source), self._person_id(target)
+            moved = conn.execute(
+                "UPDATE OR IGNORE faces SET person_id = ? WHERE person_id = ?", (to_id, from_id)
+            ).rowcount
+            conn.execute("DELETE FROM faces WHERE person_id = ?", (from_id,))
+            conn.execute("DELETE FROM people WHERE id = ?", (from_id,))
+        self.wipe()
+        return int(moved)
 
     def replace_embeddings(
         self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
     ) -> None:
-        """Set new embeddings (N, D) for faces `face_ids` and the pack that made them, in one
-        transaction (`reindex`); GalleryError, and nothing changed, when a face of another
-        pack is left over (one was added meanwhile)."""
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(face_ids):
             raise ValueError(f"need one embedding per face id, got {vectors.shape}")
@@ -418,11 +538,13 @@ class Gallery:
 
     # -- reading ---------------------------------------------------------------------------
     def get_setting(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        with self._use() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def _person_id(self, name: str) -> int:
-        row = self._conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+        with self._use() as conn:
+            row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise GalleryError(
                 f"{name!r} is not in the gallery.",
@@ -431,29 +553,30 @@ class Gallery:
         return int(row[0])
 
     def people(self) -> list[Person]:
-        """Everyone enrolled, by name, with their number of photos."""
-        rows = self._conn.execute(
-            "SELECT p.id, p.name, count(f.id), p.created FROM people p"
-            " LEFT JOIN faces f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name"
-        ).fetchall()
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT p.id, p.name, count(f.id), p.created FROM people p"
+                " LEFT JOIN faces f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name"
+            ).fetchall()
         return [Person(int(i), n, int(c), datetime.fromisoformat(t)) for i, n, c, t in rows]
 
     def person_names(self) -> dict[int, str]:
-        return {int(i): n for i, n in self._conn.execute("SELECT id, name FROM people")}
+        with self._use() as conn:
+            return {int(i): n for i, n in conn.execute("SELECT id, name FROM people")}
 
     def recognizer_ids(self) -> dict[str, int]:
-        """How many faces each recognizer (model pack) made."""
-        rows = self._conn.execute(
-            "SELECT recognizer_id, count(*) FROM faces GROUP BY recognizer_id"
-        ).fetchall()
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT recognizer_id, count(*) FROM faces GROUP BY recognizer_id"
+            ).fetchall()
         return {str(r): int(c) for r, c in rows}
 
     def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """(person_ids int64 (N,), vectors float32 (N, D)) of the faces made by `recognizer_id`."""
-        rows = self._conn.execute(
-            "SELECT person_id, embedding FROM faces WHERE recognizer_id = ? ORDER BY id",
-            (recognizer_id,),
-        ).fetchall()
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT person_id, embedding FROM faces WHERE recognizer_id = ? ORDER BY id",
+                (recognizer_id,),
+            ).fetchall()
         labels = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
             return labels, np.zeros((0, 0), dtype=np.float32)
@@ -461,27 +584,47 @@ class Gallery:
         return labels, vectors.reshape(len(rows), -1).copy()
 
     def crops(self) -> list[StoredCrop]:
-        """Every stored face's aligned crop, for re-embedding."""
-        rows = self._conn.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id")
+        with self._use() as conn:
+            rows = conn.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
         return [StoredCrop(int(i), int(p), _decode_png(b)) for i, p, b in rows]
 
     def source_hashes(self, name: str) -> set[str]:
-        """The `source_hash` of every face `name` has (empty for someone not enrolled)."""
-        rows = self._conn.execute(
-            "SELECT f.source_hash FROM faces f JOIN people p ON p.id = f.person_id"
-            " WHERE p.name = ?",
-            (normalize_name(name),),
-        )
+        name = normalize_name(name)
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT f.source_hash FROM faces f JOIN people p ON p.id = f.person_id"
+                " WHERE p.name = ?",
+                (name,),
+            ).fetchall()
         return {str(r[0]) for r in rows}
 
+    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        with self._use() as conn:
+            for digest in dict.fromkeys(source_hashes):
+                row = conn.execute(
+                    "SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                    " WHERE f.source_hash = ? ORDER BY f.id LIMIT 1",
+                    (digest,),
+                ).fetchone()
+                if row is not None:
+                    owners[digest] = str(row[0])
+        return owners
+
     def face_count(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+        with self._use() as conn:
+            return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
 
-    def change_token(self) -> object:
-        """A value that differs after any committed write, by this or any other process.
+    def schema_version(self) -> int:
+        with self._use() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
-        `PRAGMA data_version` changes when another connection commits; `total_changes`
-        counts this connection's own writes. Costs a few microseconds.
-        """
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        return (int(version), self._conn.total_changes)
+    def change_token(self) -> Hashable:
+        """`PRAGMA data_version` changes when another connection commits; `total_changes`
+        counts this connection's own writes. Costs a few microseconds."""
+        with self._use() as conn:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            return (int(version), conn.total_changes)
+
+
+SqliteStore = Gallery

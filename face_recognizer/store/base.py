@@ -1,0 +1,303 @@
+"""The storage interface every gallery store implements, and the types that cross it.
+
+`Store` is an abstract base class rather than a `typing.Protocol`: a store is always written
+for this package (never an outside class that happens to fit), and the base class carries
+shared behaviour (name checks, the context manager, `merge_people` built on the other
+methods) that a Protocol could not. A store missing a method fails when it is created
+(TypeError naming the method), not at the first call in the middle of a live run.
+
+Schema changes are one list, `MIGRATIONS`: numbered steps, each with the SQL of every store
+dialect. A store runs, in one transaction, every step above the version a gallery holds and
+records it in the `schema_migrations` table. A later feature (sightings, API keys) adds its
+tables by appending one `Migration`; it never edits an earlier one.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import unicodedata
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from face_recognizer.errors import GalleryError
+from face_recognizer.types import Person
+
+MAX_NAME_LEN = 100
+REINDEX_HINT = "Run `face-recognizer reindex` to re-embed the stored faces with this pack."
+
+
+def normalize_name(name: str) -> str:
+    """A person's display name as stored: NFC, outer spaces stripped; GalleryError if unusable."""
+    clean = unicodedata.normalize("NFC", str(name)).strip()
+    if not clean:
+        raise GalleryError("A person's name cannot be empty.")
+    if len(clean) > MAX_NAME_LEN:
+        raise GalleryError(f"A person's name can have at most {MAX_NAME_LEN} characters.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in clean):
+        raise GalleryError(f"The name {clean!r} holds control characters or line breaks.")
+    return clean
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolFace:
+    """One face to store.
+
+    Attributes:
+        embedding: (D,) float32 L2-normalised.
+        crop: (112, 112, 3) uint8 aligned BGR crop.
+        source: where it came from: a file path, "camera:0 frame 123", ...
+        source_hash: sha256 hex of the source bytes (or of the frame): the dedup key.
+        det_score: detector confidence.
+        face_px: min(box width, height) in pixels.
+        blur: Laplacian variance of the face (`quality.blur_score`).
+    """
+
+    embedding: np.ndarray
+    crop: np.ndarray
+    source: str
+    source_hash: str
+    det_score: float
+    face_px: float
+    blur: float
+
+    def __post_init__(self) -> None:
+        emb = np.ascontiguousarray(self.embedding, dtype=np.float32).reshape(-1)
+        if emb.size == 0 or not np.isfinite(emb).all():
+            raise ValueError("embedding must be a non-empty finite vector")
+        object.__setattr__(self, "embedding", emb)
+        crop = np.asarray(self.crop)
+        if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
+            raise ValueError(f"crop must be a (S, S, 3) uint8 BGR image, got {crop.shape}")
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What `Store.add_faces` did: the person's id, faces added, duplicates skipped,
+    and whether the person was new."""
+
+    person_id: int
+    added: int
+    duplicates: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCrop:
+    """An enrolled face's row id, person id and aligned crop (BGR uint8)."""
+
+    face_id: int
+    person_id: int
+    crop: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered schema step: `sql[dialect]` is a script of `;`-separated statements."""
+
+    version: int
+    name: str
+    sql: Mapping[str, str] = field(default_factory=dict)
+
+    def statements(self, dialect: str) -> list[str]:
+        if dialect not in self.sql:
+            raise GalleryError(
+                f"Schema step {self.version} ({self.name}) has no {dialect} version.",
+                hint="This build of face-recognizer is incomplete; reinstall it.",
+            )
+        return [s.strip() for s in self.sql[dialect].split(";") if s.strip()]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "people, faces, settings",
+        {
+            "sqlite": """
+CREATE TABLE people (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL
+);
+CREATE TABLE faces (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    recognizer_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    crop_png BLOB NOT NULL,
+    source TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    created TEXT NOT NULL,
+    det_score REAL NOT NULL,
+    face_px REAL NOT NULL,
+    blur REAL NOT NULL,
+    UNIQUE (person_id, source_hash)
+);
+CREATE INDEX faces_recognizer ON faces (recognizer_id);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
+            "postgresql": """
+CREATE TABLE people (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE faces (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    person_id BIGINT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    recognizer_id TEXT NOT NULL,
+    embedding BYTEA NOT NULL,
+    crop_png BYTEA NOT NULL,
+    source TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    created TIMESTAMPTZ NOT NULL,
+    det_score DOUBLE PRECISION NOT NULL,
+    face_px DOUBLE PRECISION NOT NULL,
+    blur DOUBLE PRECISION NOT NULL,
+    UNIQUE (person_id, source_hash)
+);
+CREATE INDEX faces_recognizer ON faces (recognizer_id);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
+        },
+    ),
+    Migration(
+        2,
+        "look up a photo across people by its hash",
+        {
+            "sqlite": "CREATE INDEX faces_source_hash ON faces (source_hash)",
+            "postgresql": "CREATE INDEX faces_source_hash ON faces (source_hash)",
+        },
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+# The table that records which steps a gallery holds (created before step 1 runs).
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+class Store(abc.ABC):
+    """A gallery: people, their enrolled faces (embedding, crop, quality, source sha256) and
+    settings. Every method is safe to call from several threads at once; every failure of the
+    storage underneath is a `GalleryError` whose message says what to do.
+
+    Names are checked and normalised with `normalize_name` (NFC, no control characters).
+    """
+
+    #: Where the gallery lives, for messages (a folder, or a URL without its password).
+    location: str
+
+    # -- transactions and changes ------------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which several calls of this thread are one transaction: all are kept
+        or, when the block raises, none. Other threads' calls wait until it ends."""
+
+    @abc.abstractmethod
+    def change_token(self) -> Hashable:
+        """A cheap value that differs after any committed write, by this or another process."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The highest `Migration.version` this gallery holds."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Let go of the gallery; further calls fail."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- people and faces ------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+        """Store `faces` for `name` in one transaction, creating the person if new.
+
+        Faces whose `source_hash` this person already has are skipped (counted as duplicates);
+        a new person with nothing new is not created. GalleryError when the gallery holds
+        another pack's embeddings or the embedding size differs from the stored ones.
+        """
+
+    @abc.abstractmethod
+    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
+        """GalleryError (with `REINDEX_HINT`) unless every stored face was made by
+        `recognizer_id`, or when `faces` differ in embedding size from the stored ones."""
+
+    @abc.abstractmethod
+    def remove_person(self, name: str) -> int:
+        """Delete a person with all their faces; returns how many faces went."""
+
+    @abc.abstractmethod
+    def rename_person(self, old: str, new: str) -> None:
+        """Give a person another name; GalleryError if `old` is unknown or `new` is taken."""
+
+    @abc.abstractmethod
+    def move_faces(self, source: str, target: str) -> int:
+        """Give every face of `source` to `target` (who must exist) and remove `source`, in one
+        transaction; faces `target` already has (same source_hash) are dropped. Returns how
+        many faces moved."""
+
+    def merge_people(self, source: str, target: str) -> int:
+        """Fold `source` into `target` (see `move_faces`); GalleryError when they are one."""
+        if normalize_name(source) == normalize_name(target):
+            raise GalleryError(f"{normalize_name(source)!r} cannot be merged into itself.")
+        return self.move_faces(source, target)
+
+    @abc.abstractmethod
+    def replace_embeddings(
+        self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
+    ) -> None:
+        """Set new embeddings (N, D) for `face_ids` and the pack that made them (`reindex`),
+        in one transaction; GalleryError, nothing changed, when another pack's face is left."""
+
+    @abc.abstractmethod
+    def people(self) -> list[Person]:
+        """Everyone enrolled, by name, with their number of photos."""
+
+    @abc.abstractmethod
+    def person_names(self) -> dict[int, str]:
+        """person id -> name."""
+
+    @abc.abstractmethod
+    def recognizer_ids(self) -> dict[str, int]:
+        """How many faces each recognizer (model pack) made."""
+
+    @abc.abstractmethod
+    def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(person_ids int64 (N,), vectors float32 (N, D)) of the faces made by `recognizer_id`,
+        in the order they were stored."""
+
+    @abc.abstractmethod
+    def crops(self) -> list[StoredCrop]:
+        """Every stored face's aligned crop, for re-embedding."""
+
+    @abc.abstractmethod
+    def source_hashes(self, name: str) -> set[str]:
+        """The `source_hash` of every face `name` has (empty for someone not enrolled)."""
+
+    @abc.abstractmethod
+    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
+        """source_hash -> the name of the person holding a face with it (for the hashes any
+        person holds): one photo file belongs to one person."""
+
+    @abc.abstractmethod
+    def face_count(self) -> int:
+        """How many faces are stored."""
+
+    # -- settings --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_setting(self, key: str) -> str | None:
+        """A setting's text, None when unset."""
+
+    @abc.abstractmethod
+    def set_setting(self, key: str, value: str) -> None:
+        """Store a setting (one transaction)."""
