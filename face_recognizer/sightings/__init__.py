@@ -1,0 +1,1 @@
+"""Sightings: every tracked face, stored when its track ends; grouping recurring strangers."""
