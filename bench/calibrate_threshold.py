@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from face_recognizer.engine import Engine
+from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.index import VectorIndex
 from face_recognizer.matcher import DEFAULT_K, DEFAULT_THRESHOLD, vote
 from face_recognizer.models import find_pack
-from face_recognizer.store.sqlite import enrol_face
 
 ENROL = 3
 MAX_PROBES = 10

@@ -24,12 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_naive import NaiveRecognizer, frames
 
 from face_recognizer.engine import Engine, cpu_threads
+from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
 from face_recognizer.recognize import Recognizer, run
 from face_recognizer.sources import open_source
-from face_recognizer.store.sqlite import Gallery, enrol_face
+from face_recognizer.store.sqlite import Gallery
 
 HAMILTON = "hamilton_whitehouse_short.mp4"
 PEDESTRIANS = "pedestrians_covent_garden_4s.mp4"

@@ -119,6 +119,13 @@ def session_options(threads: int) -> Any:
     return options
 
 
+def error_summary(exc: BaseException, limit: int = 160) -> str:
+    """The last line of an error's message (ONNX Runtime puts the cause there), cut to
+    `limit` characters; the error's type name when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1][:limit] if lines else type(exc).__name__
+
+
 def _open_session(path: str, ctx: int, threads: int) -> tuple[Any, str | None]:
     """An InferenceSession for `path`, on CUDA device `ctx` if possible; and why not."""
     ort = _ort()
@@ -132,7 +139,7 @@ def _open_session(path: str, ctx: int, threads: int) -> tuple[Any, str | None]:
                 providers = [(_CUDA, {"device_id": ctx}), _CPU]
                 session = ort.InferenceSession(path, options, providers=providers)
             except Exception as exc:  # e.g. no such device: fall back below
-                reason = str(exc).strip().splitlines()[-1][:160] or type(exc).__name__
+                reason = error_summary(exc)
             else:
                 if session.get_providers()[0] == _CUDA:
                     return session, None

@@ -10,6 +10,7 @@ detector finds those only on a padded copy: `detect_for_enrolment`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,8 @@ class PhotoCheck:
 
 
 def yaw_ratio(landmarks: np.ndarray) -> float:
-    """Where the nose sits between the eyes, along the eye line: 0 frontal, +-1 under an eye.
+    """Where the nose sits between the eyes, along the eye line: 0 frontal, +-1 under an eye,
+    `inf` for a full profile (both eyes on one point).
 
     `landmarks` is one face's (5, 2) points (left eye, right eye, nose, mouth corners). The
     projection onto the eye axis makes it independent of roll and of the face's size.
@@ -69,7 +71,7 @@ def yaw_ratio(landmarks: np.ndarray) -> float:
     axis = right - left
     half = float(axis @ axis) / 2.0
     if half <= 1e-9:
-        return 1.0  # eyes on one point: a full profile
+        return math.inf  # eyes on one point: a full profile, beyond any limit
     return float((nose - (left + right) / 2.0) @ axis / half)
 
 

@@ -7,7 +7,8 @@ stores them with `Gallery.add_faces` in one transaction. A video file plays once
 order at its own frame rate (slower when detection cannot keep up), then holds its last frame.
 A camera that stops sending frames leaves a message on screen: Q still stores what was kept.
 
-Files: `check_file` says for each photo `ok` or why not; `store` saves the usable ones.
+Files go through `enrol.enrol_files`, which says for each photo `ok` or why not, and stores
+the usable ones. Snaps are `enrol.AlignedFace`s, embedded in batches by `enrol.embed_faces`.
 Nothing here prints; `cli/register.py` does.
 """
 
@@ -23,10 +24,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status, put_text, text_size
-from face_recognizer.errors import FaceRecognizerError, ImageReadError
-from face_recognizer.images import file_sha256, is_image_path, pixels_sha256, read_image
+from face_recognizer.enrol import AlignedFace, align_face, photo_from_array
+from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.images import is_image_path
 from face_recognizer.quality import PhotoCheck, check_photo
-from face_recognizer.store.sqlite import DB_FILE, AddResult, EnrolFace, Gallery, enrol_face
+from face_recognizer.store.base import EnrolFace
+from face_recognizer.store.sqlite import DB_FILE, AddResult, Gallery
 from face_recognizer.types import Detections, Frame
 
 if TYPE_CHECKING:
@@ -40,40 +43,6 @@ OTHER: tuple[int, int, int] = (150, 150, 150)  # small background faces that do 
 KEYS: dict[str | int, str] = {"s": "snap", "q": "finish", 27: "cancel"}
 FLASH_SECONDS = 1.0
 HOLD_WAIT_MS = 40  # key polling while a finished video holds its last frame
-UNREADABLE = "unreadable"
-NOT_FOUND = "not found"
-
-
-@dataclass(frozen=True, slots=True)
-class Snap:
-    """One face kept for enrolment, not embedded yet.
-
-    Attributes:
-        crop: (S, S, 3) uint8 ArcFace-aligned BGR crop.
-        source: where it came from ("camera:0 frame 57", a file path).
-        source_hash: sha256 hex of the frame's pixels or of the file's bytes.
-        det_score, face_px, blur: the detector score, min(box w, h) and sharpness.
-    """
-
-    crop: np.ndarray
-    source: str
-    source_hash: str
-    det_score: float
-    face_px: float
-    blur: float
-
-
-@dataclass(frozen=True, slots=True)
-class PhotoResult:
-    """Verdict on one photo file: `reason` is None when it is usable (then `face` is set)."""
-
-    path: Path
-    reason: str | None
-    face: EnrolFace | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +50,7 @@ class LiveOutcome:
     """How a live session ended: the kept snaps, S presses refused (by reason), and whether
     the user cancelled with Esc."""
 
-    snaps: tuple[Snap, ...]
+    snaps: tuple[AlignedFace, ...]
     refused: tuple[tuple[str, int], ...]
     cancelled: bool
     source_error: str | None = None
@@ -89,19 +58,9 @@ class LiveOutcome:
 
 def make_snap(
     engine: Engine, image: np.ndarray, detections: Detections, check: PhotoCheck, source: str
-) -> Snap:
-    """The aligned crop and metadata of the usable face that `check` chose in `image`."""
-    if not check.usable or check.face is None:
-        raise ValueError(f"cannot snap a frame that is not usable ({check.reason})")
-    crop = engine.align(image, detections.landmarks[[check.face]])[0]
-    return Snap(
-        crop=crop,
-        source=source,
-        source_hash=pixels_sha256(image),
-        det_score=float(detections.scores[check.face]),
-        face_px=check.face_px,
-        blur=check.blur,
-    )
+) -> AlignedFace:
+    """The aligned crop and metadata of the usable face that `check` chose in a frame."""
+    return align_face(engine, photo_from_array(image, source), image, detections, check)
 
 
 def image_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -114,25 +73,6 @@ def image_paths(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(path)
     return out
-
-
-def check_file(engine: Engine, path: Path) -> PhotoResult:
-    """Read, detect, check and embed one photo: `ok` with its face, or why it cannot be used."""
-    if not path.is_file():
-        return PhotoResult(path, NOT_FOUND)
-    try:
-        image = read_image(path)
-        digest = file_sha256(path)
-    except (ImageReadError, OSError):
-        return PhotoResult(path, UNREADABLE)
-    face, check = enrol_face(engine, image, str(path), digest)
-    return PhotoResult(path, check.reason, face)
-
-
-def check_files(engine: Engine, paths: Sequence[Path]) -> Iterator[PhotoResult]:
-    """`check_file` for each path, as they are done."""
-    for path in paths:
-        yield check_file(engine, path)
 
 
 def existing_photos(db_dir: Path, name: str, recognizer_id: str) -> int:
@@ -148,23 +88,30 @@ def existing_photos(db_dir: Path, name: str, recognizer_id: str) -> int:
         return next((p.photos for p in gallery.people() if p.name == name), 0)
 
 
-def embed_snaps(engine: Engine, snaps: Sequence[Snap]) -> list[EnrolFace]:
-    """Embed the crops of `snaps` in one batch."""
-    if not snaps:
-        return []
-    embeddings = engine.embed_crops(np.stack([s.crop for s in snaps]))
-    return [
-        EnrolFace(emb, s.crop, s.source, s.source_hash, s.det_score, s.face_px, s.blur)
-        for emb, s in zip(embeddings, snaps, strict=True)
-    ]
+class GalleryAt:
+    """The gallery at `db_dir`, created only when a face is stored: an `enrol.FaceStore` for
+    `register`, which must leave no empty gallery behind when nothing was usable."""
 
+    def __init__(self, db_dir: Path) -> None:
+        self.db_dir = db_dir
 
-def store(db_dir: Path, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
-    """Store `faces` for `name` in the gallery at `db_dir`, in one transaction."""
-    if not faces:
-        raise ValueError("nothing to store")
-    with Gallery(db_dir) as gallery:
-        return gallery.add_faces(name, faces, recognizer_id)
+    def _exists(self) -> bool:
+        return (self.db_dir / DB_FILE).is_file()
+
+    def source_hashes(self, name: str) -> set[str]:
+        if not self._exists():
+            return set()
+        with Gallery(self.db_dir, create=False) as gallery:
+            return gallery.source_hashes(name)
+
+    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
+        if self._exists():
+            with Gallery(self.db_dir, create=False) as gallery:
+                gallery.check_pack(recognizer_id, faces)
+
+    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+        with Gallery(self.db_dir) as gallery:
+            return gallery.add_faces(name, faces, recognizer_id)
 
 
 def source_label(spec: str) -> str:
@@ -209,7 +156,7 @@ class LiveSession:
         self.window = window
         self.label = label
         self.stored = stored
-        self.snaps: list[Snap] = []
+        self.snaps: list[AlignedFace] = []
         self.refused: Counter[str] = Counter()
         self._hashes: set[str] = set()
         self._view = _View()

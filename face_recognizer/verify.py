@@ -55,7 +55,9 @@ def reference_face(
             ) from exc
         raise FaceCountError(
             f"{label} holds {len(detections)} faces, so it is unclear which one to compare.",
-            hint="Crop it to one person, or pass --pick largest to use the largest face.",
+            hint="Crop it to one person, or take the largest face.",
+            param="pick",
+            value="largest",
         ) from exc
     face = detections[index]
     embedding = engine.embed(source, face).embeddings[0]

@@ -66,7 +66,7 @@ def test_import_reports_reasons_and_reimport_adds_nothing(tree, tmp_path):
     lines = first.stdout.splitlines()
     assert len(lines) == 4, first.stdout
     assert lines[0] == "Yao Ming: used 2, skipped 5 (1 too blurred, 1 face too small, " + (
-        "1 several faces, 1 no face, 1 unreadable file)"
+        "1 several faces, 1 no face, 1 unreadable)"
     )
     assert lines[1] == "Zoë: used 1, skipped 0"
     assert lines[2] == "李雷: used 1, skipped 0"

@@ -7,16 +7,11 @@ import sqlite3
 import numpy as np
 import pytest
 
+from face_recognizer.enrol import EnrolFace, enrol_face
 from face_recognizer.errors import GalleryError
 from face_recognizer.images import read_image
 from face_recognizer.samples import sample_path
-from face_recognizer.store.sqlite import (
-    DB_FILE,
-    EnrolFace,
-    Gallery,
-    enrol_face,
-    resolve_db_dir,
-)
+from face_recognizer.store.sqlite import DB_FILE, Gallery, resolve_db_dir
 
 RID = "testpack00000001"
 

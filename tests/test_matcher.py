@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
+from face_recognizer.enrol import EnrolFace, enrol_face
 from face_recognizer.errors import GalleryError
 from face_recognizer.images import read_image
 from face_recognizer.index import VectorIndex
 from face_recognizer.matcher import DEFAULT_K, DEFAULT_THRESHOLD, Matcher, vote
 from face_recognizer.samples import sample_path
-from face_recognizer.store.sqlite import EnrolFace, Gallery, enrol_face
+from face_recognizer.store.sqlite import Gallery
 
 RID = "testpack00000001"
 
@@ -169,7 +170,8 @@ def test_another_process_adding_and_removing_is_seen(tmp_path, yao, spurs):
     script = textwrap.dedent(
         f"""
         import sys, time, numpy as np
-        from face_recognizer.store.sqlite import EnrolFace, Gallery
+        from face_recognizer.enrol import EnrolFace
+        from face_recognizer.store.sqlite import Gallery
         data = np.load({str(tmp_path / "face.npz")!r})
         face = EnrolFace(data["embedding"], data["crop"], "other", "h0", 0.9, 90.0, 90.0)
         with Gallery({str(db)!r}) as g:

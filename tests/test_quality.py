@@ -111,3 +111,20 @@ def test_check_is_pure(engine):
     detections = engine.detect(image)
     assert check_photo(image, detections) == check_photo(image, detections)
     assert np.array_equal(image, before)
+
+
+def test_full_profile_with_both_eyes_on_one_point_is_turned_too_far(engine):
+    """Both eyes detected on one point (a full profile) used to give yaw 1.0, which passed
+    the `abs(yaw) > MAX_YAW_RATIO` check."""
+    from face_recognizer.types import Detections
+
+    image = read_image(sample_path("yaoming.jpg"))
+    found = engine.detect(image)
+    assert len(found) == 1
+    landmarks = found.landmarks.copy()
+    landmarks[0, 1] = landmarks[0, 0]  # the right eye drawn onto the left one
+    assert yaw_ratio(landmarks[0]) > MAX_YAW_RATIO
+    profile = Detections(found.xyxy, found.scores, landmarks)
+    check = check_photo(image, profile)
+    assert check.reason == "turned too far"
+    assert not check.usable

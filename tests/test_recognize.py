@@ -14,10 +14,11 @@ import pytest
 from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
 
 from face_recognizer.draw import COLORS
+from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.recognize import WINDOW_TITLE
 from face_recognizer.samples import sample_path
-from face_recognizer.store.sqlite import Gallery, enrol_face
+from face_recognizer.store.sqlite import Gallery
 
 CLI = [sys.executable, "-m", "face_recognizer"]
 HAMILTON = "videos/hamilton_whitehouse_short.mp4"

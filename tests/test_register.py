@@ -308,7 +308,7 @@ def test_images_every_file_gets_a_line(tmp_path: Path, capsys: pytest.CaptureFix
         main([*args, str(folder)])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"{folder / 'yao.jpg'}: ok",
+        f"{folder / 'yao.jpg'}: already stored",
         "Added 0 photos to Yao Ming, who now has 1 (1 skipped: already stored)",
     ]
     assert people(db) == {"Yao Ming": 1}

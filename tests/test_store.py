@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from face_recognizer.enrol import enrol_face
 from face_recognizer.errors import GalleryError
 from face_recognizer.images import read_image
 from face_recognizer.matcher import Matcher
@@ -19,7 +20,7 @@ from face_recognizer.samples import sample_path
 from face_recognizer.store import open_store, resolve_db
 from face_recognizer.store import sqlite as sqlite_store
 from face_recognizer.store.base import MIGRATIONS, SCHEMA_VERSION, EnrolFace, Store
-from face_recognizer.store.sqlite import APPLICATION_ID, DB_FILE, Gallery, enrol_face
+from face_recognizer.store.sqlite import APPLICATION_ID, DB_FILE, Gallery
 
 RID = "testpack00000001"
 

@@ -52,13 +52,13 @@ def packs() -> None:
 
 def _add_commands() -> None:
     """Commands that live in their own modules (`cli/*.py`), one line each."""
-    from face_recognizer.cli import gallery, recognize, register, verify
+    from face_recognizer.cli import evaluate, gallery, recognize, register, verify
 
     for command in (
         recognize.recognize,
         recognize.demo,
         verify.verify,
-        verify.evaluate,
+        evaluate.evaluate,
         register.register,
         gallery.people,
         gallery.import_folder,
@@ -68,6 +68,23 @@ def _add_commands() -> None:
 
 
 _add_commands()
+
+
+# Library parameters (`FaceRecognizerError.param`) whose flag is not "--" + the name.
+FLAGS: dict[str, str] = {"db": "--db", "name": "--name"}
+
+
+def error_text(exc: FaceRecognizerError) -> str:
+    """The line after `Error: `: the library's message and hint, with the flag that fixes it
+    (`param="pick", value="largest"` becomes "--pick largest")."""
+    if exc.param is None:
+        return str(exc)
+    flag = FLAGS.get(exc.param, "--" + exc.param.replace("_", "-"))
+    if exc.value is not None:
+        flag += f" {exc.value}"
+    if exc.hint:
+        return f"{exc.message} {exc.hint.rstrip('.')}: {flag}."
+    return f"{exc.message.rstrip('.')} ({flag})."
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     except FaceRecognizerError as exc:
         if debug:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {error_text(exc)}", err=True)
         sys.exit(1)
     except Exception as exc:  # one line for users, the traceback with --debug
         if debug:

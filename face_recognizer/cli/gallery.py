@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
-from face_recognizer.errors import FaceRecognizerError, GalleryError, ImageReadError
-from face_recognizer.images import file_sha256, person_folders, read_image
-from face_recognizer.store.sqlite import (
-    EnrolFace,
-    Gallery,
-    enrol_face,
-    normalize_name,
-    resolve_db_dir,
-)
+from face_recognizer.images import photo_tree
+from face_recognizer.store.base import normalize_name
+from face_recognizer.store.sqlite import Gallery, resolve_db_dir
 
-UNREADABLE = "unreadable file"
-REINDEX_BATCH = 64
+if TYPE_CHECKING:
+    from face_recognizer.enrol import EnrolReport
 
 
 def _open(db: Path | None) -> Gallery:
@@ -113,75 +103,18 @@ def rename_person(old: str, new: str, db: Path | None) -> None:
 
 
 # -- import -------------------------------------------------------------------------------
-@dataclass
-class PersonReport:
-    """What importing one sub-folder did."""
-
-    name: str
-    used: int = 0
-    duplicates: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-
-    def line(self) -> str:
-        text = f"{self.name}: used {self.used}"
-        if self.duplicates:
-            text += f", already enrolled {self.duplicates}"
-        total = sum(self.skipped.values())
-        text += f", skipped {total}"
-        if total:
-            reasons = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common())
-            text += f" ({reasons})"
-        return text
-
-
-def import_plan(root: Path) -> list[tuple[str, list[Path]]]:
-    """(person name, image files) for each sub-folder of `root`, by name."""
-    if not root.is_dir():
-        raise FaceRecognizerError(f"{str(root)!r} is not a folder.")
-    plan = list(person_folders(root).items())
-    if not any(files for _, files in plan):
-        raise FaceRecognizerError(
-            f"{str(root)!r} holds no photos in sub-folders.",
-            hint="Lay it out as DIR/<person name>/<photos>, one folder per person.",
-        )
-    return plan
-
-
-def import_person(
-    engine: Any,
-    gallery: Gallery,
-    name: str,
-    files: list[Path],
-    recognizer_id: str,
-    step: Any = None,
-) -> PersonReport:
-    """Check, embed and store one person's photos (one transaction); `step()` per file."""
-    report = PersonReport(name)
-    known = gallery.source_hashes(name)
-    faces: list[EnrolFace] = []
-    for path in files:
-        try:
-            digest = file_sha256(path)
-            if digest in known:
-                report.duplicates += 1
-                continue
-            known.add(digest)
-            face, check = enrol_face(engine, read_image(path), str(path), digest)
-        except (OSError, ImageReadError):
-            report.skipped[UNREADABLE] += 1
-            continue
-        finally:
-            if step is not None:
-                step()
-        if face is None:
-            report.skipped[check.reason or "unusable"] += 1
-        else:
-            faces.append(face)
-    if faces:
-        result = gallery.add_faces(name, faces, recognizer_id)
-        report.used = result.added
-        report.duplicates += result.duplicates
-    return report
+def person_line(report: EnrolReport) -> str:
+    """`Ana: used 5, already enrolled 1, skipped 2 (1 no face, 1 unreadable)`."""
+    text = f"{report.name}: used {report.added}"
+    if report.duplicates:
+        text += f", already enrolled {report.duplicates}"
+    skipped = report.skipped
+    total = sum(skipped.values())
+    text += f", skipped {total}"
+    if total:
+        reasons = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+        text += f" ({reasons})"
+    return text
 
 
 @click.command("import")
@@ -199,31 +132,23 @@ def import_folder(folder: Path, db: Path | None, engine_opts: EngineOptions) -> 
     Example:
       face-recognizer import ~/photos/team --db ~/faces
     """
-    plan = import_plan(folder)
+    from face_recognizer.enrol import enrol_tree
+
+    plan = list(photo_tree(folder).items())
     engine = load_engine(engine_opts)
-    rid = engine.pack.recognizer_id
-    reports = []
     with Gallery(resolve_db_dir(db)) as gallery:
-        gallery.check_pack(rid)
+        gallery.check_pack(engine.pack.recognizer_id)
         total = sum(len(files) for _, files in plan)
         with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-            for name, files in plan:
-                reports.append(
-                    import_person(engine, gallery, name, files, rid, lambda: bar.update(1))
-                )
+            reports = enrol_tree(engine, gallery, plan, on_photo=lambda _: bar.update(1))
     for report in reports:
-        click.echo(report.line())
-    used = sum(r.used for r in reports)
-    enrolled = sum(1 for r in reports if r.used)
+        click.echo(person_line(report))
+    used = sum(r.added for r in reports)
+    enrolled = sum(1 for r in reports if r.added)
     click.echo(f"Added {used} photos of {enrolled} people.")
 
 
 # -- reindex ------------------------------------------------------------------------------
-def _batches(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
-
-
 @click.command()
 @db_option
 @engine_options
@@ -237,26 +162,11 @@ def reindex(db: Path | None, engine_opts: EngineOptions) -> None:
     Example:
       face-recognizer reindex --model-pack buffalo_l
     """
-    import cv2
+    from face_recognizer.enrol import reembed
 
     engine = load_engine(engine_opts)
-    rid = engine.pack.recognizer_id
     with _open(db) as gallery:
-        stored = gallery.crops()
-        if not stored:
-            raise GalleryError("The gallery holds no faces to re-embed.")
-        size = int(engine.crop_size)
-        vectors = []
-        with click.progressbar(length=len(stored), label="Re-embedding", file=sys.stderr) as bar:
-            for part in _batches(len(stored), REINDEX_BATCH):
-                crops = np.stack(
-                    [
-                        s.crop if s.crop.shape[0] == size else cv2.resize(s.crop, (size, size))
-                        for s in stored[part]
-                    ]
-                )
-                vectors.append(engine.embed_crops(crops))
-                bar.update(len(crops))
-        gallery.replace_embeddings([s.face_id for s in stored], np.concatenate(vectors), rid)
-        people_count = len({s.person_id for s in stored})
-    click.echo(f"Re-embedded {len(stored)} faces of {people_count} people with {engine.pack.name}.")
+        total = gallery.face_count()
+        with click.progressbar(length=total, label="Re-embedding", file=sys.stderr) as bar:
+            faces, people_count = reembed(engine, gallery, on_progress=bar.update)
+    click.echo(f"Re-embedded {faces} faces of {people_count} people with {engine.pack.name}.")

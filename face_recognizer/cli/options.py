@@ -79,6 +79,17 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def threshold_option(func: F) -> F:
+    """Add --threshold (a similarity in [-1, 1]; default: the gallery's, else built in)."""
+    return click.option(
+        "--threshold",
+        type=click.FloatRange(-1.0, 1.0),
+        default=None,
+        help="Similarity needed for 'same person' (default: the gallery's setting, else the "
+        "built-in one).",
+    )(func)
+
+
 def load_engine(opts: EngineOptions) -> Any:
     """Build the engine and say in one line (stderr) when a GPU asked for is not used."""
     from face_recognizer.engine import Engine

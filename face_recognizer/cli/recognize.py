@@ -130,10 +130,10 @@ def recognize(
 
 def _enrol_demo_people(engine: Any, gallery: Any) -> list[str]:
     """Yao Ming from yaoming.jpg; Duncan, Ginobili, Parker (left to right) from gdp.jpg."""
+    from face_recognizer.enrol import EnrolFace, enrol_face
     from face_recognizer.images import read_image
     from face_recognizer.quality import blur_score
     from face_recognizer.samples import sample_path
-    from face_recognizer.store.sqlite import EnrolFace, enrol_face
 
     rec_id = engine.pack.recognizer_id
     path = sample_path("yaoming.jpg")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
 from face_recognizer.errors import FaceRecognizerError
+
+if TYPE_CHECKING:
+    from face_recognizer.enrol import PhotoResult
 
 
 def _photos(count: int) -> str:
@@ -72,7 +76,8 @@ def register(
       face-recognizer register -n Ana --source clip.mp4    # a video file plays once
       face-recognizer register -n Ana --images ana.jpg photos_of_ana/
     """
-    from face_recognizer.store.sqlite import normalize_name, resolve_db_dir
+    from face_recognizer.store.base import normalize_name
+    from face_recognizer.store.sqlite import resolve_db_dir
 
     if paths and not from_images:
         raise click.UsageError(
@@ -94,37 +99,34 @@ def register(
 def _register_images(
     name: str, paths: tuple[Path, ...], db_dir: Path, engine_opts: EngineOptions
 ) -> None:
-    from face_recognizer.register import check_files, existing_photos, image_paths, store
+    from face_recognizer.enrol import enrol_files
+    from face_recognizer.register import GalleryAt, existing_photos, image_paths
 
     files = image_paths(paths)
     if not files:
         raise FaceRecognizerError("The folders given hold no image files (.jpg, .png, ...).")
     engine = load_engine(engine_opts)
     stored_before = existing_photos(db_dir, name, engine.pack.recognizer_id)
-    faces, skipped = [], Counter[str]()
-    for result in check_files(engine, files):
-        click.echo(f"{result.path}: {result.reason or 'ok'}")
-        if result.face is not None:
-            faces.append(result.face)
-        else:
-            skipped[result.reason or "unusable"] += 1
-    if not faces:
+
+    def say(result: PhotoResult) -> None:
+        click.echo(f"{result.source}: {result.reason or 'ok'}")
+
+    report = enrol_files(engine, GalleryAt(db_dir), name, files, on_photo=say)
+    if not report.added and not report.duplicates:
         what = "The photo has no" if len(files) == 1 else f"None of the {len(files)} photos has a"
         raise FaceRecognizerError(f"{what} usable face; nothing was stored.")
-    added = store(db_dir, name, faces, engine.pack.recognizer_id)
-    if added.duplicates:
-        skipped["already stored"] += added.duplicates
-    click.echo(summary_line(name, added.added, stored_before, skipped))
+    skipped = report.skipped
+    if report.duplicates:
+        skipped["already stored"] += report.duplicates
+    click.echo(summary_line(name, report.added, stored_before, skipped))
 
 
 def _register_live(name: str, spec: str, db_dir: Path, engine_opts: EngineOptions) -> None:
     from face_recognizer.register import (
         KEYS,
         LiveSession,
-        embed_snaps,
         existing_photos,
         source_label,
-        store,
     )
     from face_recognizer.sources import open_source
     from face_recognizer.window import Window, require_screen
@@ -158,8 +160,11 @@ def _register_live(name: str, spec: str, db_dir: Path, engine_opts: EngineOption
             f"No photo of {name} was taken; nothing was stored.",
             hint="Press S while the face box is green.",
         )
-    faces = embed_snaps(engine, outcome.snaps)
-    added = store(db_dir, name, faces, engine.pack.recognizer_id)
+    from face_recognizer.enrol import embed_faces
+    from face_recognizer.register import GalleryAt
+
+    faces = embed_faces(engine, outcome.snaps)
+    added = GalleryAt(db_dir).add_faces(name, faces, engine.pack.recognizer_id)
     if added.duplicates:
         skipped["already stored"] += added.duplicates
     click.echo(summary_line(name, added.added, stored_before, skipped))

@@ -12,16 +12,14 @@ SCRFD detector nothing to find: its anchors expect some context around a face. W
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from face_recognizer.errors import FaceCountError, FaceRecognizerError
-from face_recognizer.images import read_image
+from face_recognizer.images import prefetch, read_image
 from face_recognizer.quality import detect_for_enrolment
 from face_recognizer.types import Detections, EmbeddedPhoto, PhotoBatch
 
@@ -62,7 +60,9 @@ def pick_face(detections: Detections, pick: Pick, image_wh: tuple[int, int]) -> 
     if pick == "only":
         raise FaceCountError(
             f"{n} faces were found where one was expected.",
-            hint="Crop the photo to one person, or pass --pick largest.",
+            hint="Crop the photo to one person, or take the largest face.",
+            param="pick",
+            value="largest",
         )
     area = np.prod(detections.box_wh, axis=1)
     if pick == "largest":
@@ -143,12 +143,4 @@ def read_ahead(paths: Iterable[Path], workers: int) -> Iterable[np.ndarray | Fac
         except FaceRecognizerError as exc:
             return exc
 
-    ahead = max(1, 4 * workers)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="read") as pool:
-        queue: deque[Future[np.ndarray | FaceRecognizerError]] = deque()
-        for path in paths:
-            queue.append(pool.submit(load, path))
-            if len(queue) >= ahead:
-                yield queue.popleft().result()
-        while queue:
-            yield queue.popleft().result()
+    return prefetch(load, paths, workers)

@@ -1,7 +1,7 @@
 """Accuracy on a user's own labelled photos: `face-recognizer evaluate DIR`.
 
 `DIR/<person>/<images>`: the first K photos (sorted by file name) of each person are enrolled,
-through the same quality check as `import` (`gallery.enrol_face`), into a temporary gallery
+through the same enrolment path as `import` (`enrol.enrol_files`), into a temporary gallery
 that is deleted afterwards; the other photos are probes. `--unknowns DIR2` holds people who
 are never enrolled: stranger probes, which measure false accepts.
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.evaluation import metrics
-from face_recognizer.evaluation.batch import embed_photos, read_ahead
-from face_recognizer.images import file_sha256, person_folders, write_image
+from face_recognizer.evaluation.batch import embed_photos
+from face_recognizer.images import photo_tree, write_image
 from face_recognizer.types import (
     EvaluationReport,
     MethodResult,
@@ -60,28 +60,14 @@ class Split:
     strangers: tuple[Path, ...]
 
 
-def list_people(root: Path, what: str = "DIR") -> dict[str, list[Path]]:
-    """`root/<person>/<images>` as {person: sorted image paths}; people without images left out."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FaceRecognizerError(
-            f"{what} {str(root)!r} is not a folder.",
-            hint="Give a folder with one sub-folder of photos per person.",
-        )
-    people = {name: photos for name, photos in person_folders(root).items() if photos}
-    if not people:
-        raise FaceRecognizerError(
-            f"{what} {str(root)!r} has no sub-folders with photos.",
-            hint="Lay it out as DIR/<person>/<photos>.",
-        )
-    return people
-
-
 def split_dataset(root: Path, enrol: int, unknowns: Path | None = None) -> Split:
     """Enrol the first `enrol` photos of each person of `root`, probe the rest."""
     if enrol < 1:
-        raise FaceRecognizerError(f"--enrol must be at least 1, got {enrol}.")
-    people = list_people(root)
+        raise FaceRecognizerError(
+            f"The number of photos to enrol per person must be at least 1, got {enrol}.",
+            param="enrol",
+        )
+    people = photo_tree(root)
     if len(people) < 2:
         raise FaceRecognizerError(
             f"{str(root)!r} holds photos of only one person; evaluation needs at least two."
@@ -91,17 +77,20 @@ def split_dataset(root: Path, enrol: int, unknowns: Path | None = None) -> Split
     if not probes:
         raise FaceRecognizerError(
             f"Nobody in {str(root)!r} has more than {enrol} photos, so nothing is left to probe.",
-            hint="Lower --enrol.",
+            hint="Enrol fewer photos per person.",
+            param="enrol",
         )
     strangers: tuple[Path, ...] = ()
     if unknowns is not None:
         known = set(people)
-        others = list_people(unknowns, "--unknowns")
+        others = photo_tree(unknowns, "The folder of strangers")
         overlap = sorted(known & set(others))
         if overlap:
             raise FaceRecognizerError(
-                f"--unknowns holds people who are also in DIR ({', '.join(overlap[:3])}).",
+                "The folder of strangers holds people who are also in the folder to enrol "
+                f"({', '.join(overlap[:3])}).",
                 hint="Strangers must be people who are never enrolled.",
+                param="unknowns",
             )
         strangers = tuple(p for photos in others.values() for p in photos)
     return Split(tuple(people), enrol_set, probes, strangers)
@@ -116,35 +105,38 @@ def evaluate(
     on_progress: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
     """Enrol, probe and measure (see the module docstring). `on_progress(n)`: n photos done."""
+    from face_recognizer.enrol import enrol_files
     from face_recognizer.matcher import DEFAULT_K, Matcher
-    from face_recognizer.store.sqlite import Gallery, enrol_face
+    from face_recognizer.store.sqlite import Gallery
 
     k = DEFAULT_K if k is None else k
     rid = engine.pack.recognizer_id
     with tempfile.TemporaryDirectory(prefix="face-recognizer-eval-") as tmp:
         gallery = Gallery(Path(tmp) / "db")
         try:
-            # 1. Enrol through the quality check that `import` uses.
+            # 1. Enrol through the same path as `import` (`enrol.enrol_files`).
             rejected: Counter[str] = Counter()
             enrolled_vectors: dict[str, list[np.ndarray]] = {}
-            enrol_paths = [p for _, p in split.enrol]
-            for (name, path), image in zip(split.enrol, read_ahead(enrol_paths, 2), strict=True):
-                if isinstance(image, FaceRecognizerError):
-                    rejected["unreadable"] += 1
-                else:
-                    face, check = enrol_face(engine, image, str(path), file_sha256(path))
-                    if face is None:
-                        rejected[check.reason or "unusable"] += 1
-                    else:
-                        gallery.add_faces(name, [face], rid)
-                        enrolled_vectors.setdefault(name, []).append(face.embedding)
+            by_person: dict[str, list[Path]] = {}
+            for name, path in split.enrol:
+                by_person.setdefault(name, []).append(path)
+
+            def step(_: object) -> None:
                 if on_progress is not None:
                     on_progress(1)
+
+            for name, paths in by_person.items():
+                report = enrol_files(engine, gallery, name, paths, on_photo=step)
+                rejected.update(report.skipped)
+                stored = [p.face.embedding for p in report.photos if p.face is not None]
+                if stored:
+                    enrolled_vectors[report.name] = stored
             if len(enrolled_vectors) < 2:
                 raise FaceRecognizerError(
                     "Fewer than two people could be enrolled (no usable face in their first "
                     f"photos: {dict(rejected)}).",
-                    hint="Check the photos, or raise --enrol.",
+                    hint="Check the photos, or enrol more photos per person.",
+                    param="enrol",
                 )
             # 2. Probes and strangers: read on threads, embedded in batches.
             probes = [(n, p) for n, p in split.probes if n in enrolled_vectors]
@@ -205,7 +197,10 @@ def evaluate(
             basis = f"accepts {SUGGEST_PAIR_FPR:.1%} of {different.size} different-person pairs"
         else:
             basis = f"just above the most similar of {different.size} different-person pairs"
-        basis += f"; fewer than {MIN_STRANGERS_TO_SUGGEST} strangers: --unknowns gives a better one"
+        basis += (
+            f"; fewer than {MIN_STRANGERS_TO_SUGGEST} strangers: a folder of strangers "
+            "gives a better one"
+        )
     suggested = float(np.round(suggested + 0.0005, 3))  # rounded up: never more false accepts
 
     def at(threshold: float, known: list, strangers: list) -> ThresholdResult:

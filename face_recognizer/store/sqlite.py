@@ -29,14 +29,11 @@ import threading
 from collections.abc import Hashable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from face_recognizer.errors import GalleryError
-from face_recognizer.images import pixels_sha256
-from face_recognizer.quality import PhotoCheck, check_photo, detect_for_enrolment
 from face_recognizer.store.base import (
     MAX_NAME_LEN,
     MIGRATIONS,
@@ -62,7 +59,6 @@ __all__ = [
     "EnrolFace",
     "Gallery",
     "StoredCrop",
-    "enrol_face",
     "normalize_name",
     "resolve_db_dir",
 ]
@@ -80,28 +76,6 @@ def resolve_db_dir(db: str | Path | None) -> Path:
         return Path(db).expanduser()
     env = os.environ.get(ENV_DB)
     return Path(env).expanduser() if env else Path("db")
-
-
-def enrol_face(
-    engine: Any, image: np.ndarray, source: str, source_hash: str | None = None
-) -> tuple[EnrolFace | None, PhotoCheck]:
-    """Check one photo (`quality.check_photo`) and, when usable, embed its face.
-
-    `engine` is an `Engine`; tight crops are retried on a padded copy. `source_hash`
-    defaults to the sha256 of the pixels. Returns (the face to store or None, the check).
-    """
-    work, detections = detect_for_enrolment(engine, image)
-    check = check_photo(work, detections)
-    if not check.usable or check.face is None:
-        return None, check
-    one = detections[check.face]
-    crop = engine.align(work, one.landmarks)[0]
-    embedding = engine.embed_crops(crop[None])[0]
-    digest = source_hash or pixels_sha256(image)
-    face = EnrolFace(
-        embedding, crop, source, digest, float(one.scores[0]), check.face_px, check.blur
-    )
-    return face, check
 
 
 def _now() -> str:

@@ -1,0 +1,471 @@
+"""The one enrolment path: read, check, pick the person's face, embed, store.
+
+`import`, `register --images`, `register` (live snaps), `evaluate` and the REST API all enrol
+through here, so a photo is accepted or refused for the same reason everywhere:
+
+1. read: a file (`load_photo`, refusing pictures above `images.MAX_PIXELS` before decoding),
+   uploaded bytes (`photo_from_bytes`) or a decoded frame (`photo_from_array`); the sha256 of
+   the bytes (or of the pixels) is the key that stops a photo being stored twice;
+2. detect, with a retry on a padded copy for tight crops (`quality.detect_for_enrolment`);
+3. check the photo (`quality.check_photo`): one face, big, sharp and frontal enough;
+4. align the chosen face and embed the crops in batches (`embed_faces`);
+5. store a person's usable faces in one transaction (`enrol_person`).
+
+Each photo gets a `PhotoResult` saying `ok` or why not. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from face_recognizer.errors import (
+    FaceRecognizerError,
+    GalleryError,
+    ImageReadError,
+    ImageTooLargeError,
+)
+from face_recognizer.images import decode_image, pixels_sha256, prefetch, read_image_bytes
+from face_recognizer.quality import PhotoCheck, check_photo, detect_for_enrolment
+from face_recognizer.store.base import AddResult, EnrolFace, StoredCrop, normalize_name
+from face_recognizer.types import Detections
+
+if TYPE_CHECKING:
+    from face_recognizer.engine import Engine
+
+__all__ = [
+    "DUPLICATE",
+    "NOT_FOUND",
+    "TOO_LARGE",
+    "UNREADABLE",
+    "AlignedFace",
+    "EnrolFace",
+    "EnrolReport",
+    "FaceStore",
+    "Photo",
+    "PhotoResult",
+    "align_face",
+    "check_photos",
+    "embed_faces",
+    "enrol_face",
+    "enrol_files",
+    "enrol_images",
+    "enrol_person",
+    "load_photo",
+    "normalize_name",
+    "photo_from_array",
+    "photo_from_bytes",
+    "reembed",
+]
+
+# Why a photo was not used, besides `quality.REASONS`.
+NOT_FOUND = "not found"
+UNREADABLE = "unreadable"
+TOO_LARGE = "too large"
+DUPLICATE = "already stored"
+EMBED_BATCH = 32  # crops per recognizer call
+READ_WORKERS = 2
+
+
+class FaceStore(Protocol):
+    """What enrolment needs from a gallery (every `store.base.Store` is one)."""
+
+    def source_hashes(self, name: str) -> set[str]: ...
+
+    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult: ...
+
+    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A decoded photo to enrol.
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR.
+        source: where it came from (a file path, "upload 2", "camera:0 frame 57").
+        source_hash: sha256 hex of the file's bytes, or of the pixels for a frame.
+    """
+
+    image: np.ndarray
+    source: str
+    source_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlignedFace:
+    """A face chosen for enrolment, aligned but not embedded yet (a live snap, or a photo
+    waiting for its batch).
+
+    Attributes:
+        crop: (S, S, 3) uint8 ArcFace-aligned BGR crop.
+        source, source_hash: as in `Photo`.
+        det_score, face_px, blur: the detector score, min(box w, h) and sharpness.
+        xyxy: (4,) the face's box in the photo, in pixels.
+    """
+
+    crop: np.ndarray
+    source: str
+    source_hash: str
+    det_score: float
+    face_px: float
+    blur: float
+    xyxy: np.ndarray
+
+    def embedded(self, embedding: np.ndarray) -> EnrolFace:
+        """The face to store, with its embedding."""
+        return EnrolFace(
+            embedding,
+            self.crop,
+            self.source,
+            self.source_hash,
+            self.det_score,
+            self.face_px,
+            self.blur,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoResult:
+    """Verdict on one photo: `reason` is None when it is usable (then `face` is set).
+
+    Attributes:
+        source: where the photo came from.
+        reason: None, one of `quality.REASONS`, `NOT_FOUND`, `UNREADABLE`, `TOO_LARGE` or
+            `DUPLICATE`.
+        face: the face to store, when usable.
+        check: the quality check, when the photo could be read.
+        detail: the full sentence for a photo that could not be read.
+        xyxy: (4,) box of the face taken (or checked), in the photo's pixels, else None.
+    """
+
+    source: str
+    reason: str | None
+    face: EnrolFace | None = None
+    check: PhotoCheck | None = None
+    detail: str | None = None
+    xyxy: np.ndarray | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.source)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"source": self.source, "ok": self.ok, "reason": self.reason}
+        if self.xyxy is not None:
+            out["box"] = [round(float(v), 1) for v in self.xyxy]
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolReport:
+    """What enrolling one person did.
+
+    Attributes:
+        name: the person, as stored.
+        photos: one result per photo, in the order given.
+        added: faces stored now.
+        duplicates: photos not stored again (same content already stored, or given twice).
+        created: whether the person is new.
+    """
+
+    name: str
+    photos: tuple[PhotoResult, ...]
+    added: int = 0
+    duplicates: int = 0
+    created: bool = False
+
+    @property
+    def skipped(self) -> Counter[str]:
+        """Photos not used, by reason (duplicates not counted)."""
+        return Counter(
+            p.reason for p in self.photos if p.reason is not None and p.reason != DUPLICATE
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "added": self.added,
+            "duplicates": self.duplicates,
+            "created": self.created,
+            "skipped": dict(self.skipped.most_common()),
+            "photos": [p.to_json() for p in self.photos],
+        }
+
+
+# -- 1. reading ---------------------------------------------------------------------------
+def load_photo(path: str | Path) -> Photo:
+    """Read a photo file (see `images.read_image`); its hash is the sha256 of its bytes."""
+    data = read_image_bytes(path)
+    image = decode_image(data, f"Image {str(path)!r}")
+    return Photo(image, str(path), hashlib.sha256(data).hexdigest())
+
+
+def photo_from_bytes(data: bytes, source: str) -> Photo:
+    """Decode an uploaded picture; ImageReadError when it is not one or is too large."""
+    image = decode_image(data, source[:1].upper() + source[1:])
+    return Photo(image, source, hashlib.sha256(data).hexdigest())
+
+
+def photo_from_array(image: np.ndarray, source: str) -> Photo:
+    """A decoded frame; its hash is the sha256 of its pixels."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ImageReadError(f"{source} is not a colour picture (need H x W x 3 bytes).")
+    return Photo(array, source, pixels_sha256(array))
+
+
+def _unreadable(source: str, exc: Exception) -> PhotoResult:
+    reason = TOO_LARGE if isinstance(exc, ImageTooLargeError) else UNREADABLE
+    return PhotoResult(source, reason, detail=str(exc))
+
+
+def _load(path: Path) -> Photo | PhotoResult:
+    if not Path(path).is_file():
+        return PhotoResult(str(path), NOT_FOUND, detail=f"{str(path)!r} is not a file.")
+    try:
+        return load_photo(path)
+    except (FaceRecognizerError, OSError) as exc:
+        return _unreadable(str(path), exc)
+
+
+def read_photos(
+    paths: Sequence[Path], workers: int = READ_WORKERS
+) -> Iterator[Photo | PhotoResult]:
+    """Each path as a `Photo`, or the `PhotoResult` saying why it cannot be read; in order,
+    read a few files ahead on threads."""
+    return prefetch(_load, paths, workers)
+
+
+# -- 2-4. checking, aligning, embedding ---------------------------------------------------
+def align_face(
+    engine: Engine, photo: Photo, work: np.ndarray, detections: Detections, check: PhotoCheck
+) -> AlignedFace:
+    """The aligned crop and figures of the usable face that `check` chose.
+
+    `work` is the image the detections refer to (a padded copy of `photo.image` on a retry).
+    """
+    if not check.usable or check.face is None:
+        raise ValueError(f"cannot align a face from a photo that is not usable ({check.reason})")
+    crop = engine.align(work, detections.landmarks[[check.face]])[0]
+    xyxy = detections.xyxy[check.face].copy()
+    if work is not photo.image:  # boxes found on the padded copy: back to the photo's pixels
+        dy = (work.shape[0] - photo.image.shape[0]) // 2
+        dx = (work.shape[1] - photo.image.shape[1]) // 2
+        xyxy -= np.array([dx, dy, dx, dy], dtype=xyxy.dtype)
+    return AlignedFace(
+        crop,
+        photo.source,
+        photo.source_hash,
+        float(detections.scores[check.face]),
+        check.face_px,
+        check.blur,
+        xyxy,
+    )
+
+
+def examine(engine: Engine, photo: Photo) -> tuple[AlignedFace | None, PhotoCheck]:
+    """Detect (with the padded retry) and check one photo; the aligned face when usable."""
+    work, detections = detect_for_enrolment(engine, photo.image)
+    check = check_photo(work, detections)
+    if not check.usable or check.face is None:
+        return None, check
+    return align_face(engine, photo, work, detections, check), check
+
+
+def embed_faces(engine: Engine, faces: Sequence[AlignedFace]) -> list[EnrolFace]:
+    """Embed aligned faces, `EMBED_BATCH` crops per recognizer call."""
+    out: list[EnrolFace] = []
+    for start in range(0, len(faces), EMBED_BATCH):
+        part = faces[start : start + EMBED_BATCH]
+        vectors = engine.embed_crops(np.stack([f.crop for f in part]))
+        out.extend(f.embedded(v) for f, v in zip(part, vectors, strict=True))
+    return out
+
+
+def enrol_face(
+    engine: Engine, image: np.ndarray, source: str, source_hash: str | None = None
+) -> tuple[EnrolFace | None, PhotoCheck]:
+    """Check one decoded photo and, when usable, embed its face (the single-photo case of
+    `check_photos`). `source_hash` defaults to the sha256 of the pixels."""
+    photo = Photo(image, source, source_hash or pixels_sha256(image))
+    aligned, check = examine(engine, photo)
+    if aligned is None:
+        return None, check
+    return embed_faces(engine, [aligned])[0], check
+
+
+def check_photos(
+    engine: Engine,
+    photos: Iterable[Photo | PhotoResult],
+    *,
+    known: set[str] | None = None,
+    on_photo: Callable[[PhotoResult], None] | None = None,
+) -> list[PhotoResult]:
+    """Check and embed each photo; a `PhotoResult` per photo, in order.
+
+    `known` holds the hashes already stored: those photos (and a photo given twice) are
+    `DUPLICATE` and not embedded. `on_photo(result)` is called as each photo is checked
+    (before its batch is embedded: `result.face` is None there even when usable).
+    """
+    seen = set(known or ())
+    results: list[PhotoResult] = []
+    waiting: list[tuple[int, AlignedFace, PhotoCheck]] = []
+    for item in photos:
+        if isinstance(item, PhotoResult):
+            result = item
+        elif item.source_hash in seen:
+            result = PhotoResult(item.source, DUPLICATE)
+        else:
+            seen.add(item.source_hash)
+            aligned, check = examine(engine, item)
+            if aligned is None:
+                result = PhotoResult(item.source, check.reason or "unusable", check=check)
+            else:
+                waiting.append((len(results), aligned, check))
+                result = PhotoResult(item.source, None, check=check, xyxy=aligned.xyxy)
+        results.append(result)
+        if on_photo is not None:
+            on_photo(result)
+    faces = embed_faces(engine, [aligned for _, aligned, _ in waiting])
+    for (slot, aligned, check), face in zip(waiting, faces, strict=True):
+        results[slot] = PhotoResult(aligned.source, None, face, check, xyxy=aligned.xyxy)
+    return results
+
+
+# -- 5. storing ---------------------------------------------------------------------------
+def enrol_person(
+    engine: Engine,
+    store: FaceStore,
+    name: str,
+    photos: Iterable[Photo | PhotoResult],
+    *,
+    on_photo: Callable[[PhotoResult], None] | None = None,
+) -> EnrolReport:
+    """Check, embed and store one person's photos; the usable ones in one transaction.
+
+    Photos already stored for `name` (same bytes) are not added again. Nothing is stored
+    when no photo is usable. Raises `GalleryError` when the gallery holds another model
+    pack's embeddings (before any photo is examined).
+    """
+    name = normalize_name(name)
+    rid = engine.pack.recognizer_id
+    store.check_pack(rid)
+    results = check_photos(engine, photos, known=store.source_hashes(name), on_photo=on_photo)
+    faces = [r.face for r in results if r.face is not None]
+    duplicates = sum(1 for r in results if r.reason == DUPLICATE)
+    if not faces:
+        return EnrolReport(name, tuple(results), 0, duplicates, False)
+    added = store.add_faces(name, faces, rid)
+    return EnrolReport(
+        name, tuple(results), added.added, duplicates + added.duplicates, added.created
+    )
+
+
+def enrol_files(
+    engine: Engine,
+    store: FaceStore,
+    name: str,
+    paths: Sequence[Path],
+    *,
+    on_photo: Callable[[PhotoResult], None] | None = None,
+) -> EnrolReport:
+    """`enrol_person` for photo files (read a few ahead on threads)."""
+    return enrol_person(engine, store, name, read_photos(paths), on_photo=on_photo)
+
+
+def enrol_images(
+    engine: Engine,
+    store: FaceStore,
+    name: str,
+    images: Sequence[bytes | np.ndarray],
+    sources: Sequence[str] | None = None,
+) -> EnrolReport:
+    """`enrol_person` for uploaded pictures: encoded bytes (JPEG, PNG, ...) or decoded
+    (H, W, 3) uint8 BGR arrays. `sources` names them in the results (default "upload 1", ...).
+
+    Bytes that are not a picture, or one above `images.MAX_PIXELS`, give that photo the
+    reason `UNREADABLE` / `TOO_LARGE`; the others are still enrolled.
+    """
+    names = list(sources) if sources is not None else []
+    if sources is not None and len(names) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(names)} sources")
+
+    def photos() -> Iterator[Photo | PhotoResult]:
+        for i, item in enumerate(images):
+            source = names[i] if names else f"upload {i + 1}"
+            try:
+                if isinstance(item, bytes | bytearray | memoryview):
+                    yield photo_from_bytes(bytes(item), source)
+                else:
+                    yield photo_from_array(item, source)
+            except FaceRecognizerError as exc:
+                yield _unreadable(source, exc)
+
+    return enrol_person(engine, store, name, photos())
+
+
+# -- whole folders and re-embedding -------------------------------------------------------
+def enrol_tree(
+    engine: Engine,
+    store: FaceStore,
+    people: Sequence[tuple[str, Sequence[Path]]],
+    *,
+    on_photo: Callable[[PhotoResult], None] | None = None,
+) -> list[EnrolReport]:
+    """`enrol_files` for each (person, photos) of a `DIR/<person>/<photos>` tree
+    (`images.photo_tree`); one transaction per person."""
+    return [
+        enrol_files(engine, store, name, list(files), on_photo=on_photo) for name, files in people
+    ]
+
+
+class CropStore(Protocol):
+    """What `reembed` needs from a gallery."""
+
+    def crops(self) -> Sequence[StoredCrop]: ...
+
+    def replace_embeddings(
+        self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
+    ) -> None: ...
+
+
+def reembed(
+    engine: Engine, store: CropStore, *, on_progress: Callable[[int], None] | None = None
+) -> tuple[int, int]:
+    """Re-embed every stored crop with `engine`'s pack, in one transaction (`reindex`).
+
+    Returns (faces, people) re-embedded. Raises `GalleryError` when nothing is stored.
+    `on_progress(n)` after each batch of n crops.
+    """
+    import cv2
+
+    stored = list(store.crops())
+    if not stored:
+        raise GalleryError("The gallery holds no faces to re-embed.")
+    size = int(engine.crop_size)
+    vectors = []
+    for start in range(0, len(stored), EMBED_BATCH):
+        part = stored[start : start + EMBED_BATCH]
+        crops = np.stack(
+            [s.crop if s.crop.shape[0] == size else cv2.resize(s.crop, (size, size)) for s in part]
+        )
+        vectors.append(engine.embed_crops(crops))
+        if on_progress is not None:
+            on_progress(len(part))
+    store.replace_embeddings(
+        [s.face_id for s in stored], np.concatenate(vectors), engine.pack.recognizer_id
+    )
+    return len(stored), len({s.person_id for s in stored})
