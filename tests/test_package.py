@@ -122,3 +122,32 @@ def test_error_summary_of_an_empty_error() -> None:
     assert error_summary(RuntimeError("load failed\nCUDA device 3 not found")) == (
         "CUDA device 3 not found"
     )
+
+
+def test_import_face_recognizer_stays_light() -> None:
+    code = (
+        "import sys, face_recognizer as fr\n"
+        "heavy = [m for m in ('cv2', 'onnxruntime', 'faiss', 'click') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "assert fr.Engine.__name__ == 'Engine' and callable(fr.open_store)\n"
+        "print(len(fr.__all__))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 20
+
+
+def test_readme_python_example_runs(tmp_path: Path) -> None:
+    """The README's "Use it from Python" block, as written, in a fresh folder."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it from Python", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "1 ['ok']"
+    assert lines[1].startswith("Yao Ming 1.0 (")
+    assert len(lines) == 2
+    assert (tmp_path / "example-gallery").is_dir()
