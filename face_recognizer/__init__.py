@@ -54,7 +54,34 @@ _EXPORTS: dict[str, str] = {
     "SourceError": "face_recognizer.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "Detections",
+    "Engine",
+    "EnrolReport",
+    "FaceCountError",
+    "FaceRecognizerError",
+    "Faces",
+    "Frame",
+    "FrameResult",
+    "GalleryError",
+    "ImageReadError",
+    "Match",
+    "Matcher",
+    "ModelPackError",
+    "Person",
+    "PhotoResult",
+    "Recognizer",
+    "SourceError",
+    "Track",
+    "Verification",
+    "__version__",
+    "decode_image",
+    "enrol_files",
+    "enrol_images",
+    "find_pack",
+    "open_store",
+    "read_image",
+]
 
 if TYPE_CHECKING:
     from face_recognizer.engine import Engine

@@ -240,7 +240,8 @@ class Engine:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
         raw = self._recognizer.get_feat(list(crops)).astype(np.float32, copy=False)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        return raw / np.maximum(norms, 1e-12)
+        unit: np.ndarray = raw / np.maximum(norms, 1e-12)
+        return unit
 
     def embed(self, image: np.ndarray, detections: Detections) -> Faces:
         """Embed every detected face of `image`."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -31,6 +31,13 @@ MAX_YAW_RATIO = 1.0
 # A second face counts as "several faces" only when it is at least this fraction of the
 # largest face's side (small faces in the background of a portrait are ignored).
 SECOND_FACE_FRACTION = 0.5
+
+
+class Detector(Protocol):
+    """Anything that finds faces (an `Engine`)."""
+
+    def detect(self, image: np.ndarray) -> Detections: ...
+
 
 REASONS = ("no face", "several faces", "face too small", "too blurred", "turned too far")
 # Tight crops (AT&T/ORL, bbt8) leave the detector no context: it finds them only on a border.
@@ -96,7 +103,7 @@ def pad_for_detection(image: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(image, dy, dy, dx, dx, cv2.BORDER_CONSTANT, value=(0, 0, 0))
 
 
-def detect_for_enrolment(engine: Any, image: np.ndarray) -> tuple[np.ndarray, Detections]:
+def detect_for_enrolment(engine: Detector, image: np.ndarray) -> tuple[np.ndarray, Detections]:
     """Detect faces in a photo to enrol; retry on a padded copy when none is found.
 
     Returns the image the detections refer to (the padded copy on a retry) and the faces.

@@ -152,7 +152,7 @@ def annotate(
 
 def _annotated(image: np.ndarray, result: FrameResult, status: str, landmarks: bool) -> np.ndarray:
     """A copy of `image` with `result` and the status line drawn on it."""
-    drawn = image.copy()
+    drawn: np.ndarray = image.copy()
     annotate(drawn, result, landmarks=landmarks, status=status)
     return drawn
 
@@ -221,7 +221,8 @@ def _fit(image: np.ndarray, canvas_wh: tuple[int, int]) -> np.ndarray:
     cw, ch = canvas_wh
     h, w = image.shape[:2]
     if (w, h) == (cw, ch):
-        return image.copy()
+        same: np.ndarray = image.copy()
+        return same
     scale = min(cw / w, ch / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     canvas = np.zeros((ch, cw, 3), np.uint8)

@@ -60,7 +60,8 @@ class Detections:
     @property
     def box_wh(self) -> np.ndarray:
         """(N, 2) float32 box widths and heights in pixels."""
-        return self.xyxy[:, 2:4] - self.xyxy[:, 0:2]
+        wh: np.ndarray = self.xyxy[:, 2:4] - self.xyxy[:, 0:2]
+        return wh
 
     def __getitem__(self: _T, index: Any) -> _T:
         """Select faces with an integer array, a slice or a boolean mask."""
@@ -192,7 +193,7 @@ class FrameResult:
     faces: tuple[Track, ...]
     embedded: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The `--json` object: frame, source, faces (box, name, similarity, track)."""
         return {
             "frame": self.index,
@@ -223,7 +224,7 @@ class Verification:
     same_person: bool
     threshold: float
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "similarity": round(self.similarity, 4),
             "same_person": self.same_person,

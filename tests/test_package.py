@@ -151,3 +151,10 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
     assert lines[1].startswith("Yao Ming 1.0 (")
     assert len(lines) == 2
     assert (tmp_path / "example-gallery").is_dir()
+
+
+def test_public_names_all_resolve() -> None:
+    exported = [n for n in face_recognizer.__all__ if n != "__version__"]
+    assert len(exported) >= 20
+    for name in exported:
+        assert getattr(face_recognizer, name).__name__ == name

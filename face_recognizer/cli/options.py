@@ -6,9 +6,12 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from face_recognizer.engine import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,7 +93,7 @@ def threshold_option(func: F) -> F:
     )(func)
 
 
-def load_engine(opts: EngineOptions) -> Any:
+def load_engine(opts: EngineOptions) -> Engine:
     """Build the engine and say in one line (stderr) when a GPU asked for is not used."""
     from face_recognizer.engine import Engine
     from face_recognizer.models import find_pack

@@ -154,7 +154,7 @@ def _draw_verdicts(
     """A copy of `image` with each face boxed green (same person) or red, and a status line."""
     from face_recognizer.draw import COLORS, draw_box, draw_status
 
-    drawn = image.copy()
+    drawn: np.ndarray = image.copy()
     for box, points, r in zip(faces.xyxy, faces.landmarks, results, strict=True):
         color = COLORS["known"] if r.same_person else COLORS["unknown"]
         label = f"{'same' if r.same_person else 'different'} {r.similarity:.2f}"

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from face_recognizer.evaluation.batch import embed_photos
 from face_recognizer.images import photo_tree, write_image
 from face_recognizer.types import (
     EvaluationReport,
+    Match,
     MethodResult,
     RateAtFar,
     ThresholdResult,
@@ -203,7 +204,7 @@ def evaluate(
         )
     suggested = float(np.round(suggested + 0.0005, 3))  # rounded up: never more false accepts
 
-    def at(threshold: float, known: list, strangers: list) -> ThresholdResult:
+    def at(threshold: float, known: list[Match], strangers: list[Match]) -> ThresholdResult:
         return _threshold_result(threshold, known, strangers, truth, same, different)
 
     current = at(current_threshold, known_matches, stranger_matches)
@@ -396,8 +397,8 @@ def _threshold_result_from_names(
 
 def _threshold_result(
     threshold: float,
-    known: list,
-    strangers: list,
+    known: list[Match],
+    strangers: list[Match],
     truth: np.ndarray,
     same: np.ndarray,
     different: np.ndarray,
@@ -484,7 +485,7 @@ def summary_markdown(report: EvaluationReport, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rate_json(rate: RateAtFar) -> dict:
+def _rate_json(rate: RateAtFar) -> dict[str, Any]:
     return {
         "far": rate.far,
         "rate": round(rate.rate, 4),
@@ -494,7 +495,7 @@ def _rate_json(rate: RateAtFar) -> dict:
     }
 
 
-def _threshold_json(t: ThresholdResult) -> dict:
+def _threshold_json(t: ThresholdResult) -> dict[str, Any]:
     return {
         key: (None if value is None else round(float(value), 4))
         for key, value in (
@@ -509,7 +510,7 @@ def _threshold_json(t: ThresholdResult) -> dict:
     }
 
 
-def report_json(report: EvaluationReport) -> dict:
+def report_json(report: EvaluationReport) -> dict[str, Any]:
     """The report as one JSON-ready object (`evaluate --json`)."""
     r = report
     return {
