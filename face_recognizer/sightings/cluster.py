@@ -49,7 +49,8 @@ def _check(embeddings: np.ndarray, min_similarity: float) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"embeddings must be (N, D), got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    unit: np.ndarray = x / np.maximum(norms, 1e-12)
+    return unit
 
 
 def _linked_pairs(x: np.ndarray, min_similarity: float) -> tuple[np.ndarray, np.ndarray]:
