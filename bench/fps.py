@@ -26,9 +26,9 @@ from baseline_naive import NaiveRecognizer, frames
 from face_recognizer.engine import Engine, cpu_threads
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
+from face_recognizer.live import CallbackSink, Recognizer, run
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
-from face_recognizer.recognize import Recognizer, run
 from face_recognizer.sources import open_source
 from face_recognizer.store.sqlite import Gallery
 
@@ -87,7 +87,9 @@ def bench_ours(recognizer: Recognizer, video: Path) -> tuple[float, list[set[str
         report = run(
             source,
             recognizer,
-            on_result=lambda r: names.append({f.name for f in r.faces if f.name}),
+            sinks=[
+                CallbackSink(on_result=lambda r: names.append({f.name for f in r.faces if f.name}))
+            ],
         )
     seconds = time.perf_counter() - start
     return len(names) / seconds, names, report.embedded, recognizer.coarse_frames - coarse_before

@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "find_pack": "face_recognizer.models",
     "open_store": "face_recognizer.store",
     "Matcher": "face_recognizer.matcher",
-    "Recognizer": "face_recognizer.recognize",
+    "Recognizer": "face_recognizer.live",
     "enrol_files": "face_recognizer.enrol",
     "enrol_images": "face_recognizer.enrol",
     "EnrolReport": "face_recognizer.enrol",
@@ -95,9 +95,9 @@ if TYPE_CHECKING:
         SourceError,
     )
     from face_recognizer.images import decode_image, read_image
+    from face_recognizer.live import Recognizer
     from face_recognizer.matcher import Matcher
     from face_recognizer.models import find_pack
-    from face_recognizer.recognize import Recognizer
     from face_recognizer.store import open_store
     from face_recognizer.types import (
         Detections,

@@ -135,6 +135,10 @@ class _LiveSource(FrameSource):
     A file opened live is paced at its frame rate and ends at its last frame, like a camera
     that is unplugged at the end; a camera or URL that stops is reopened for
     `reconnect_s` seconds, then iterating raises `SourceError`.
+
+    Once the reader thread runs, only it touches the capture (`_reopen` swaps it there) and
+    it releases the capture when it ends, so `close()` never releases a capture that a
+    read still blocks on or that a reopen is replacing.
     """
 
     def __init__(
@@ -205,6 +209,7 @@ class _LiveSource(FrameSource):
                     self._latest = frame
                     self._cond.notify_all()
         finally:
+            self._capture.release()  # the reader owns the capture: released here, once done
             with self._cond:
                 self._finished = True
                 self._cond.notify_all()
@@ -222,9 +227,9 @@ class _LiveSource(FrameSource):
             yield frame
 
     def close(self) -> None:
+        """Stop the reader; it releases the capture as soon as its current read returns."""
         self._stop.set()
         self._thread.join(timeout=self._reconnect_s + 2.0)
-        self._capture.release()
 
 
 @contextlib.contextmanager

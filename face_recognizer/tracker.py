@@ -6,21 +6,41 @@ previous frames (greedy on box overlap, then on centre distance for fast moves),
 detection. A face needs embedding when its track is new, when its label is uncertain (too
 few votes, or no clear majority), or when it has not been embedded for `refresh_every`
 frames. A track's label is the majority of its last `vote_window` matches, so one bad frame
-does not change it. `reset()` forgets every track (a new video, a shot cut).
+does not change it.
+
+Tracks end with a `TrackEnd` event, collected by `take_ended()`: when the face has not been
+seen for `max_missing` frames ("left"), at a shot cut (`end_all("cut")`) and when the source
+ends (`end_all("end")`). The event carries what a sighting needs: first/last frame and time,
+the final name, best and mean similarity, the best crop and the mean embedding. A gallery
+change calls `reidentify()`: every track keeps its id and is embedded and voted afresh.
+`reset()` forgets every track without events (a new, unrelated source).
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from face_recognizer.types import Detections, Match, Track
+from face_recognizer.types import END_LEFT, END_REASONS, Detections, Match, Track, TrackEnd
 
-Identify = Callable[[np.ndarray], Sequence[Match]]
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """What `identify` returns when it has embeddings: the matches and (N, D) embeddings."""
+
+    matches: Sequence[Match]
+    embeddings: np.ndarray
+
+
+Identify = Callable[[np.ndarray], "Sequence[Match] | Identified"]
 """Embeds and matches the detections at the given indices (an int array), in that order."""
+
+MAX_EMBEDDINGS = 64  # embeddings a track keeps (the latest); its mean uses all of them
+CROP_MARGIN = 0.2  # crops are the box grown by this share of its size on each side
 
 
 def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
@@ -43,6 +63,32 @@ def _box(xyxy: np.ndarray) -> tuple[float, float, float, float]:
     return (x1, y1, x2, y2)
 
 
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian of a BGR crop's grey levels (higher is sharper)."""
+    if image.size == 0:
+        return 0.0
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def crop_box(image: np.ndarray, xyxy: np.ndarray, margin: float = CROP_MARGIN) -> np.ndarray:
+    """A copy of the box `xyxy` of `image`, grown by `margin` of its size on each side."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
+    right, bottom = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
+    crop: np.ndarray = image[top:bottom, left:right].copy()
+    return crop
+
+
+def view_quality(score: float, xyxy: np.ndarray, crop: np.ndarray) -> float:
+    """How good a view of a face is: detector score x size (up to 112 px) x sharpness."""
+    side = float(min(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]))
+    sharp = sharpness(crop)
+    return float(score) * min(1.0, side / 112.0) * (sharp / (sharp + 50.0))
+
+
 @dataclass
 class _TrackState:
     id: int
@@ -52,6 +98,49 @@ class _TrackState:
     last_seen: int = 0
     label: tuple[str | None, float] = (None, 0.0)
     confident: bool = False
+    first_index: int = 0
+    last_index: int = 0
+    first_time: float = 0.0
+    last_time: float = 0.0
+    frames: int = 0
+    matches: list[tuple[str | None, float]] = field(default_factory=list)
+    embeddings: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=MAX_EMBEDDINGS))
+    embedding_sum: np.ndarray | None = None
+    embedding_count: int = 0
+    best_crop: np.ndarray | None = None
+    best_quality: float = -1.0
+
+    def add_embedding(self, embedding: np.ndarray) -> None:
+        vector = np.asarray(embedding, dtype=np.float32)
+        self.embeddings.append(vector)
+        self.embedding_sum = (
+            vector.copy() if self.embedding_sum is None else (self.embedding_sum + vector)
+        )
+        self.embedding_count += 1
+
+    def ended(self, reason: str) -> TrackEnd:
+        name = self.label[0]
+        sims = [sim for n, sim in self.matches if n == name] or [sim for _, sim in self.matches]
+        mean = None
+        if self.embedding_sum is not None:
+            norm = float(np.linalg.norm(self.embedding_sum))
+            mean = (self.embedding_sum / max(norm, 1e-12)).astype(np.float32)
+            mean.setflags(write=False)
+        return TrackEnd(
+            track_id=self.id,
+            reason=reason,
+            first_index=self.first_index,
+            last_index=self.last_index,
+            first_time=self.first_time,
+            last_time=self.last_time,
+            frames=self.frames,
+            name=name,
+            best_similarity=max(sims, default=0.0),
+            mean_similarity=float(np.mean(sims)) if sims else 0.0,
+            crop=self.best_crop,
+            embedding=mean,
+            embeddings=self.embedding_count,
+        )
 
     def decide(self, min_votes: int, majority: float) -> None:
         """Update `label` from the votes, and whether it is `confident`."""
@@ -115,9 +204,37 @@ class Tracker:
         self.reset()
 
     def reset(self) -> None:
-        """Forget all tracks (ids keep counting up, so an id is never reused)."""
+        """Forget all tracks without end events (ids keep counting up, never reused)."""
         self._tracks: list[_TrackState] = []
+        self._ended: list[TrackEnd] = []
         self._frame = 0
+
+    @property
+    def active(self) -> int:
+        """Tracks alive now (seen within the last `max_missing` frames)."""
+        return len(self._tracks)
+
+    def end_all(self, reason: str) -> tuple[TrackEnd, ...]:
+        """End every track with `reason` ("cut" or "end"); returns all events not yet taken."""
+        if reason not in END_REASONS:
+            raise ValueError(f"reason must be one of {END_REASONS}, got {reason!r}")
+        self._ended.extend(state.ended(reason) for state in self._tracks)
+        self._tracks = []
+        return self.take_ended()
+
+    def take_ended(self) -> tuple[TrackEnd, ...]:
+        """The end events since the last call, oldest first."""
+        ended, self._ended = tuple(self._ended), []
+        return ended
+
+    def reidentify(self) -> None:
+        """Vote afresh on every track (the gallery changed); ids, times and crops are kept."""
+        for state in self._tracks:
+            state.votes.clear()
+            state.matches.clear()
+            state.confident = False
+            state.label = (None, 0.0)
+            state.last_embedded = -(10**9)
 
     def _associate(self, xyxy: np.ndarray) -> list[int | None]:
         """For each detection, the index into `self._tracks` it continues, or None."""
@@ -146,23 +263,38 @@ class Tracker:
             used_tracks.add(t)
         return assigned
 
-    def update(self, detections: Detections, identify: Identify) -> tuple[Track, ...]:
+    def update(
+        self,
+        detections: Detections,
+        identify: Identify,
+        *,
+        index: int | None = None,
+        timestamp: float = 0.0,
+        image: np.ndarray | None = None,
+    ) -> tuple[Track, ...]:
         """Track this frame's faces; embed and match those that need it via `identify`.
 
-        Returns one `Track` per detection, in the detections' order.
+        `index` and `timestamp` are the frame's (default: a count of updates, 0.0); with
+        `image`, each track keeps a crop of its best embedded view for its end event.
+        Returns one `Track` per detection, in the detections' order; tracks that ended here
+        are available from `take_ended()`.
         """
         self._frame += 1
+        frame_index = self._frame - 1 if index is None else index
         xyxy = np.asarray(detections.xyxy, dtype=np.float32)
         assigned = self._associate(xyxy)
         states: list[_TrackState] = []
         for d, t in enumerate(assigned):
             if t is None:
                 state = _TrackState(self._next_id, xyxy[d], deque(maxlen=self.vote_window))
+                state.first_index, state.first_time = frame_index, timestamp
                 self._next_id += 1
             else:
                 state = self._tracks[t]
                 state.xyxy = xyxy[d]
             state.last_seen = self._frame
+            state.last_index, state.last_time = frame_index, timestamp
+            state.frames += 1
             states.append(state)
 
         need = [
@@ -170,20 +302,35 @@ class Tracker:
             for d, state in enumerate(states)
             if not state.confident or self._frame - state.last_embedded >= self.refresh_every
         ]
-        embedded = set(need)
+        embedded: dict[int, np.ndarray | None] = {}
         if need:
-            matches = identify(np.asarray(need, dtype=np.int64))
-            if len(matches) != len(need):
+            answer = identify(np.asarray(need, dtype=np.int64))
+            matches, vectors = (
+                (answer.matches, answer.embeddings)
+                if isinstance(answer, Identified)
+                else (answer, None)
+            )
+            if len(matches) != len(need) or (vectors is not None and len(vectors) != len(need)):
                 raise ValueError(f"identify returned {len(matches)} matches for {len(need)} faces")
-            for d, match in zip(need, matches, strict=True):
+            for j, (d, match) in enumerate(zip(need, matches, strict=True)):
                 state = states[d]
-                state.votes.append((match.name, float(match.similarity)))
+                vote = (match.name, float(match.similarity))
+                state.votes.append(vote)
+                state.matches.append(vote)
                 state.last_embedded = self._frame
+                embedded[d] = None if vectors is None else vectors[j]
+                if vectors is not None:
+                    state.add_embedding(vectors[j])
+                if image is not None:
+                    self._keep_best_view(state, image, xyxy[d], float(detections.scores[d]))
         for state in states:
             state.decide(self.min_votes, self.majority)
 
-        kept = [t for t in self._tracks if self._frame - t.last_seen <= self.max_missing]
         seen = {id(s) for s in states}
+        for old in self._tracks:
+            if id(old) not in seen and self._frame - old.last_seen > self.max_missing:
+                self._ended.append(old.ended(END_LEFT))
+        kept = [t for t in self._tracks if self._frame - t.last_seen <= self.max_missing]
         self._tracks = states + [t for t in kept if id(t) not in seen]
 
         return tuple(
@@ -194,9 +341,21 @@ class Tracker:
                 name=state.label[0],
                 similarity=state.label[1],
                 embedded=d in embedded,
+                score=float(detections.scores[d]),
+                embedding=embedded.get(d),
+                data={key: value[d] for key, value in detections.data.items()},
             )
             for d, state in enumerate(states)
         )
+
+    @staticmethod
+    def _keep_best_view(
+        state: _TrackState, image: np.ndarray, xyxy: np.ndarray, score: float
+    ) -> None:
+        crop = crop_box(image, xyxy)
+        quality = view_quality(score, xyxy, crop)
+        if quality > state.best_quality:
+            state.best_quality, state.best_crop = quality, crop
 
 
 def label_stills(detections: Detections, matches: Sequence[Match]) -> tuple[Track, ...]:
@@ -210,6 +369,8 @@ def label_stills(detections: Detections, matches: Sequence[Match]) -> tuple[Trac
             landmarks=detections.landmarks[i],
             name=match.name,
             similarity=float(match.similarity),
+            score=float(detections.scores[i]),
+            data={key: value[i] for key, value in detections.data.items()},
         )
         for i, match in enumerate(matches)
     )

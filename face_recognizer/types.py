@@ -7,8 +7,10 @@ like supervision's `Detections`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,13 +18,31 @@ import numpy as np
 _T = TypeVar("_T", bound="Detections")
 
 
-def _as_f32(name: str, value: Any, shape_tail: tuple[int, ...]) -> np.ndarray:
+def _as_f32(name: str, value: Any, shape_tail: tuple[int | None, ...]) -> np.ndarray:
+    """`value` as a read-only float32 array of shape (N, *shape_tail); None matches any size."""
     array = np.ascontiguousarray(value, dtype=np.float32)
-    if array.ndim != 1 + len(shape_tail) or array.shape[1:] != shape_tail:
-        want = ", ".join(["N", *map(str, shape_tail)])
+    if array.ndim != 1 + len(shape_tail) or any(
+        want is not None and got != want
+        for got, want in zip(array.shape[1:], shape_tail, strict=True)
+    ):
+        want = ", ".join(["N", *("K" if s is None else str(s) for s in shape_tail)])
         raise ValueError(f"{name} must have shape ({want}), got {array.shape}")
     array.setflags(write=False)
     return array
+
+
+def _frozen_data(name: str, data: Mapping[str, Any], n: int) -> Mapping[str, np.ndarray]:
+    """A read-only copy of a per-face `data` mapping, each value an array with `n` rows."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in data.items():
+        array = np.array(value, copy=True)
+        if array.ndim < 1 or len(array) != n:
+            raise ValueError(
+                f"{name}[{key!r}] must have one row per face ({n}), got shape {array.shape}"
+            )
+        array.setflags(write=False)
+        out[str(key)] = array
+    return MappingProxyType(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,23 +52,34 @@ class Detections:
     Attributes:
         xyxy: (N, 4) float32 boxes, x1 y1 x2 y2 in pixels.
         scores: (N,) float32 detector confidences in [0, 1].
-        landmarks: (N, 5, 2) float32 points (eyes, nose, mouth corners) in pixels.
+        landmarks: (N, K, 2) float32 points in pixels; the detector gives K = 5 (eyes, nose,
+            mouth corners), which is what alignment needs.
+        data: per-face extras for optional analysers, like supervision's `Detections.data`:
+            name -> array with one row per face (e.g. `"live"` states, 106-point landmarks),
+            sliced with the detections; read-only.
     """
 
     xyxy: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray
+    data: Mapping[str, np.ndarray] = field(default_factory=dict, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "xyxy", _as_f32("xyxy", self.xyxy, (4,)))
         object.__setattr__(self, "scores", _as_f32("scores", self.scores, ()))
-        object.__setattr__(self, "landmarks", _as_f32("landmarks", self.landmarks, (5, 2)))
+        object.__setattr__(self, "landmarks", _as_f32("landmarks", self.landmarks, (None, 2)))
         n = len(self.xyxy)
         if len(self.scores) != n or len(self.landmarks) != n:
             raise ValueError(
                 f"xyxy, scores and landmarks must have one row per face, got "
                 f"{n}, {len(self.scores)} and {len(self.landmarks)}"
             )
+        object.__setattr__(self, "data", _frozen_data("data", self.data, n))
+
+    def with_data(self: _T, **columns: Any) -> _T:
+        """A copy with `columns` (name -> one row per face) added to `data`."""
+        values = {name: getattr(self, name) for name in _fields(self) if name != "data"}
+        return type(self)(**values, data={**self.data, **columns})
 
     @classmethod
     def empty(cls) -> Detections:
@@ -67,7 +98,9 @@ class Detections:
         """Select faces with an integer array, a slice or a boolean mask."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return type(self)(**{name: getattr(self, name)[index] for name in _fields(self)})
+        values = {name: getattr(self, name)[index] for name in _fields(self) if name != "data"}
+        data = {key: value[index] for key, value in self.data.items()}
+        return type(self)(**values, data=data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +128,13 @@ class Faces(Detections):
 
     @classmethod
     def from_detections(cls, detections: Detections, embeddings: np.ndarray) -> Faces:
-        return cls(detections.xyxy, detections.scores, detections.landmarks, embeddings)
+        return cls(
+            detections.xyxy,
+            detections.scores,
+            detections.landmarks,
+            embeddings,
+            data=detections.data,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +198,13 @@ class Track:
     Attributes:
         id: track number, stable across frames; None for stills (no tracking).
         xyxy: box in pixels of this frame.
-        landmarks: (5, 2) float32 points in pixels of this frame.
+        landmarks: (K, 2) float32 points in pixels of this frame (K = 5 from the detector).
         name: the name the track's recent votes agree on, None for unknown.
         similarity: best cosine similarity behind `name` (for unknown: the best of any match).
         embedded: True when the face was embedded (and matched) in this frame.
+        score: the detector's confidence for this face in this frame.
+        embedding: (D,) float32 embedding taken in this frame, None when not embedded.
+        data: this face's row of the detections' `data` (analysers' values).
     """
 
     id: int | None
@@ -171,10 +213,61 @@ class Track:
     name: str | None
     similarity: float
     embedded: bool = True
+    score: float = 0.0
+    embedding: np.ndarray | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_known(self) -> bool:
         return self.name is not None
+
+
+END_LEFT = "left"  # the face left the picture (not detected for a few frames)
+END_CUT = "cut"  # the shot changed: the whole picture is new
+END_SOURCE = "end"  # the source ended, or the session was stopped
+END_REASONS = (END_LEFT, END_CUT, END_SOURCE)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackEnd:
+    """A track that ended: everything a sighting of one face needs.
+
+    Attributes:
+        track_id: the track's id (never reused within a session).
+        reason: `"left"` (left the picture), `"cut"` (shot cut) or `"end"` (source ended).
+        first_index, last_index: the first and last frame index the face was seen in.
+        first_time, last_time: those frames' timestamps (see `Frame.timestamp`).
+        frames: frames the face was detected in.
+        name: the track's final label, None for unknown.
+        best_similarity: best similarity of the matches behind `name` (unknown: of any match).
+        mean_similarity: mean similarity of those matches.
+        crop: (H, W, 3) uint8 BGR crop of the best view (by detector score, size, sharpness),
+            None when the face was never embedded.
+        embedding: (D,) float32 L2-normalised mean of the track's embeddings, or None.
+        embeddings: how many embeddings that mean is made of.
+    """
+
+    track_id: int
+    reason: str
+    first_index: int
+    last_index: int
+    first_time: float
+    last_time: float
+    frames: int
+    name: str | None
+    best_similarity: float
+    mean_similarity: float
+    crop: np.ndarray | None
+    embedding: np.ndarray | None
+    embeddings: int
+
+    @property
+    def is_known(self) -> bool:
+        return self.name is not None
+
+    @property
+    def seconds(self) -> float:
+        return self.last_time - self.first_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +279,16 @@ class FrameResult:
         source: the image path for stills, None otherwise.
         faces: one `Track` per detected face, best detector score first.
         embedded: how many faces were embedded for this frame (the rest kept their label).
+        ended: tracks that ended at this frame (left the picture, or a shot cut).
+        timestamp: the frame's timestamp (see `Frame.timestamp`).
     """
 
     index: int
     source: str | None
     faces: tuple[Track, ...]
     embedded: int
+    ended: tuple[TrackEnd, ...] = ()
+    timestamp: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` object: frame, source, faces (box, name, similarity, track)."""

@@ -16,7 +16,7 @@ from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for
 from face_recognizer.draw import COLORS
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
-from face_recognizer.recognize import WINDOW_TITLE
+from face_recognizer.live import WINDOW_TITLE
 from face_recognizer.samples import sample_path
 from face_recognizer.store.sqlite import Gallery
 
@@ -193,8 +193,8 @@ def _still_clip(name: str, frames: int) -> list:  # type: ignore[type-arg]
 
 
 def test_big_faces_are_followed_with_the_half_size_detector(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from face_recognizer.live import FULL_DETECT_EVERY, Recognizer
     from face_recognizer.matcher import Matcher
-    from face_recognizer.recognize import FULL_DETECT_EVERY, Recognizer
 
     _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
     with Gallery(tmp_path / "db") as gallery:
@@ -209,8 +209,8 @@ def test_big_faces_are_followed_with_the_half_size_detector(engine, tmp_path: Pa
 
 
 def test_small_faces_keep_the_full_size_detector(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from face_recognizer.live import Recognizer
     from face_recognizer.matcher import Matcher
-    from face_recognizer.recognize import Recognizer
 
     _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
     with Gallery(tmp_path / "db") as gallery:
@@ -221,3 +221,35 @@ def test_small_faces_keep_the_full_size_detector(engine, tmp_path: Path) -> None
     assert [len(r.faces) for r in results] == [full] * 6
     named = [[f.name for f in r.faces if f.name] for r in results]
     assert named[-1] == ["Yao Ming"]
+
+
+def test_hamilton_sightings_end_at_the_cut_and_at_the_end_of_the_clip(  # type: ignore[no-untyped-def]
+    engine, clip_db: Path, datasets: Path
+) -> None:
+    """Each person's track ends once: Lin-Manuel Miranda at the cut (frame 210 -> 211),
+    Barack Obama when the clip ends; every track that starts also ends, exactly once."""
+    from face_recognizer.live import CallbackSink, Recognizer, run
+    from face_recognizer.matcher import Matcher
+    from face_recognizer.sources import open_source
+
+    events = []
+    started: set[int] = set()
+    with Gallery(clip_db) as gallery, open_source(str(datasets / HAMILTON)) as source:
+        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        sink = CallbackSink(
+            on_result=lambda r: started.update(f.id for f in r.faces),
+            on_track_end=events.append,
+        )
+        report = run(source, recognizer, sinks=[sink])
+    assert report.frames == 275
+    assert sorted(e.track_id for e in events) == sorted(started)  # each track ends once
+    named = [(e.name, e.reason, e.first_index, e.last_index) for e in events if e.name]
+    lin = [n for n in named if n[0] == "Lin Manuel Miranda" and n[2] >= 82]
+    assert lin == [("Lin Manuel Miranda", "cut", 82, 210)]
+    assert ("Barack Obama", "end", 211, 274) in named
+    assert not any(n[0] == "Joe Biden" for n in named)
+    obama = next(e for e in events if e.name == "Barack Obama")
+    assert obama.frames == 64
+    assert obama.best_similarity >= obama.mean_similarity > 0.32
+    assert obama.crop is not None
+    assert obama.embedding is not None

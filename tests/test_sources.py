@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -143,3 +144,40 @@ def test_empty_folder_and_broken_files(tmp_path: Path) -> None:
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(SourceError, match=r"Video .*broken.mp4.* could not be opened"):
         open_source(str(tmp_path / "broken.mp4"))
+
+
+class _BlockingCapture:
+    """A capture whose read blocks until `gate` opens (a stream that hangs), then fails.
+
+    Records which thread released it: the race is about threads, not about decoding.
+    """
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.reading = threading.Event()
+        self.released_by: list[str] = []
+
+    def get(self, prop: int) -> float:
+        return 25.0
+
+    def read(self) -> tuple[bool, None]:
+        self.reading.set()
+        self.gate.wait(10.0)
+        return False, None
+
+    def release(self) -> None:
+        self.released_by.append(threading.current_thread().name)
+
+
+def test_close_never_releases_a_capture_the_reader_still_uses() -> None:
+    from face_recognizer.sources import _LiveSource
+
+    capture = _BlockingCapture()
+    source = _LiveSource("stuck", capture, "stuck", paced=False, reconnect_s=0.1)
+    assert capture.reading.wait(5.0)
+    source.close()  # the reader is still blocked inside read(): it must keep its capture
+    assert capture.released_by == []
+    capture.gate.set()  # the read returns; the reader stops (closed) and releases it itself
+    source._thread.join(5.0)
+    assert not source._thread.is_alive()
+    assert capture.released_by == ["live-reader"]

@@ -76,8 +76,17 @@ def recognize(
       face-recognizer recognize --source clip.mp4 --no-window --json > labels.jsonl
       face-recognizer recognize --source photos/ --output labelled.gif --no-window
     """
+    from face_recognizer.live import (
+        KEYS,
+        WINDOW_TITLE,
+        CallbackSink,
+        Recognizer,
+        Sink,
+        VideoOutput,
+        recognizer_status,
+        run,
+    )
     from face_recognizer.matcher import Matcher
-    from face_recognizer.recognize import KEYS, WINDOW_TITLE, Recognizer, VideoOutput, run
     from face_recognizer.sources import open_source
     from face_recognizer.store.sqlite import Gallery, resolve_db_dir
     from face_recognizer.window import Window, require_screen
@@ -101,15 +110,19 @@ def recognize(
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
 
+        sinks: list[Sink] = []
+        if as_json:
+            sinks.append(CallbackSink(on_result=emit))
+        if writer is not None:
+            sinks.append(writer)
         try:
             report = run(
                 frames,
                 recognizer,
+                sinks=sinks,
+                status=recognizer_status(recognizer, engine.device.label),
                 window=window,
-                output=writer,
-                on_result=emit if as_json else None,
                 landmarks=landmarks,
-                device_label=engine.device.label,
             )
         finally:
             if window is not None:
@@ -190,8 +203,8 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
       face-recognizer demo --ctx -1 --output out/demo.png
     """
     from face_recognizer.images import read_image, write_image
+    from face_recognizer.live import KEYS, Recognizer, annotate, status_text
     from face_recognizer.matcher import Matcher
-    from face_recognizer.recognize import KEYS, Recognizer, annotate, status_text
     from face_recognizer.samples import sample_path
     from face_recognizer.store.sqlite import Gallery
     from face_recognizer.types import Frame

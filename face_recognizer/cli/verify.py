@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,7 +19,8 @@ from face_recognizer.cli.options import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from face_recognizer.types import Faces, Verification
+    from face_recognizer.engine import Engine
+    from face_recognizer.types import FrameResult
 
 _PICK = click.Choice(["only", "largest"])
 
@@ -89,7 +89,7 @@ def verify(
 
 
 def _verify_live(
-    engine: Any,
+    engine: Engine,
     reference: Path,
     source: str,
     pick: str,
@@ -97,67 +97,56 @@ def _verify_live(
     as_json: bool,
     no_window: bool,
 ) -> None:
+    """`verify --reference`: the live loop of `recognize` with a `Verifier` step."""
     from face_recognizer.images import read_image
+    from face_recognizer.live import CallbackSink, Verifier, annotate, run, verdict_label
     from face_recognizer.sources import open_source
-    from face_recognizer.verify import reference_face, verify_faces
-    from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer, Window
+    from face_recognizer.verify import reference_face
+    from face_recognizer.window import LIVE_KEYS, Window
 
     ref = reference_face(engine, read_image(reference), pick=pick, label=reference.name)  # type: ignore[arg-type]
+    step = Verifier(engine, ref.embedding, threshold, reference.name)
     status = (
         f"reference {reference.name} | threshold {threshold:.2f} | Q quit, S snapshot, L landmarks"
     )
+
+    def emit(result: FrameResult) -> None:
+        if as_json:
+            payload = result.to_json()
+            faces = [
+                {
+                    "box": face["box"],
+                    "similarity": face["similarity"],
+                    "same_person": bool(face["name"]),
+                }
+                for face in payload["faces"]
+            ]
+            click.echo(json.dumps({"frame": result.index, "faces": faces}))
+        elif no_window:
+            text = ", ".join(
+                f"{'same person' if f.is_known else 'different'} {f.similarity:.2f}"
+                for f in result.faces
+            )
+            click.echo(f"frame {result.index}: {text or 'no face'}")
+
+    def draw(image: np.ndarray, result: FrameResult, landmarks: bool) -> None:
+        annotate(image, result, landmarks=landmarks, label=verdict_label)
+
     window = None if no_window else Window(f"face-recognizer verify: {reference.name}", LIVE_KEYS)
-    viewer = None
-    if window is not None:
-        viewer = Viewer(window, landmarks=True, prefix="verify-snapshot")
     try:
         with open_source(source) as frames:
-            for frame in frames:
-                faces = engine.analyze(frame.image)
-                results = verify_faces(faces, ref.embedding, threshold)
-                if as_json:
-                    faces_json = [
-                        {
-                            "box": [round(float(v)) for v in box],
-                            "similarity": round(r.similarity, 4),
-                            "same_person": r.same_person,
-                        }
-                        for box, r in zip(faces.xyxy, results, strict=True)
-                    ]
-                    click.echo(json.dumps({"frame": frame.index, "faces": faces_json}))
-                elif viewer is None:
-                    text = ", ".join(
-                        f"{'same person' if r.same_person else 'different'} {r.similarity:.2f}"
-                        for r in results
-                    )
-                    click.echo(f"frame {frame.index}: {text or 'no face'}")
-                if viewer is None:
-                    continue
-                draw = functools.partial(_draw_verdicts, frame.image, faces, results, status)
-                image = draw(viewer.landmarks)
-                if viewer.present(image, draw, still=frames.is_stills) in (QUIT, CLOSE):
-                    break
+            report = run(
+                frames,
+                step,
+                sinks=[CallbackSink(on_result=emit)],
+                annotator=draw,
+                status=lambda fps, result, src: status,
+                window=window,
+                landmarks=True,
+                snapshot_prefix="verify-snapshot",
+            )
     finally:
         if window is not None:
             window.close()
-    for path in viewer.snapshots if viewer is not None else ():
+    for path in report.snapshots:
         click.echo(f"Snapshot: {path}", err=True)
-
-
-def _draw_verdicts(
-    image: np.ndarray,
-    faces: Faces,
-    results: list[Verification],
-    status: str,
-    landmarks: bool,
-) -> np.ndarray:
-    """A copy of `image` with each face boxed green (same person) or red, and a status line."""
-    from face_recognizer.draw import COLORS, draw_box, draw_status
-
-    drawn: np.ndarray = image.copy()
-    for box, points, r in zip(faces.xyxy, faces.landmarks, results, strict=True):
-        color = COLORS["known"] if r.same_person else COLORS["unknown"]
-        label = f"{'same' if r.same_person else 'different'} {r.similarity:.2f}"
-        draw_box(drawn, box, label, color, landmarks=points if landmarks else None)
-    draw_status(drawn, status)
-    return drawn

@@ -1,0 +1,531 @@
+"""The one live loop: source -> step -> annotate -> sinks (window, video/GIF file, JSON, server).
+
+`run(source, step, ...)` reads a `FrameSource`, hands each frame to a `Step` (anything with
+`process(frame, still=...)`, `reset()` and `finish()`), draws the result with an annotator
+and a status line when something wants pictures, and passes the result, its track end
+events and the drawn picture to `Sink`s. `recognize`, `verify --reference` and the server
+run it; nothing here prints, and it runs without a window on any thread (`stop` ends it).
+
+`Recognizer` is the recognition step: stills are detected, embedded and matched face by
+face; video frames go through the `Tracker`, which embeds only new, uncertain or stale
+tracks. A hard shot cut (the whole picture changes at once) ends every track with a "cut"
+event, so a track never carries one person's name onto the next shot's face; a gallery
+change re-identifies the tracks without ending them. `Verifier` is the `verify --reference`
+step: every face against one reference face.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import cv2
+import numpy as np
+
+from face_recognizer.draw import COLORS, Color, draw_box, draw_status
+from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.sources import FrameSource
+from face_recognizer.tracker import Identified, Tracker, label_stills
+from face_recognizer.types import (
+    END_CUT,
+    END_SOURCE,
+    Detections,
+    Frame,
+    FrameResult,
+    Match,
+    Track,
+    TrackEnd,
+)
+from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer
+
+if TYPE_CHECKING:
+    from face_recognizer.engine import Engine
+    from face_recognizer.window import Window
+
+WINDOW_TITLE = "face-recognizer"
+KEYS = LIVE_KEYS  # Q or Esc quit, S saves a snapshot, L toggles landmarks
+SHOT_CUT_DIFF = 20.0  # mean |difference| (0-255) of 32x18 grey thumbnails that means a new shot
+REFRESH_SECONDS = 1.0  # how often the gallery is checked for changes by other processes
+FULL_DETECT_EVERY = 10  # video frames between two detections at the full --det-size
+COARSE_MIN_FACE_PX = 24  # smallest face (detector-input pixels) that the coarse pass may carry
+
+
+class Step(Protocol):
+    """What the live loop runs on each frame."""
+
+    def process(self, frame: Frame, *, still: bool = False) -> FrameResult: ...
+
+    def reset(self) -> None: ...
+
+    def finish(self) -> tuple[TrackEnd, ...]: ...
+
+
+class GalleryMatcher(Protocol):
+    """What `Recognizer` needs of a matcher (`matcher.Matcher`)."""
+
+    @property
+    def people_count(self) -> int: ...
+
+    def match(self, embeddings: np.ndarray) -> Sequence[Match]: ...
+
+    def refresh(self) -> bool: ...
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    step = max(1, min(h, w) // 144)  # subsample first: the thumbnail needs no detail
+    grey = cv2.cvtColor(np.ascontiguousarray(image[::step, ::step]), cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+class Recognizer:
+    """Labels frames with the names of the people in a matcher's gallery.
+
+    Args:
+        engine: an `Engine` (detect, align, embed).
+        matcher: a `Matcher` (or anything with `match(embeddings) -> list[Match]`,
+            `refresh()`, `people_count`).
+        tracker: the tracker for video frames; a default `Tracker()` when None.
+    """
+
+    def __init__(
+        self, engine: Engine, matcher: GalleryMatcher, tracker: Tracker | None = None
+    ) -> None:
+        self.engine = engine
+        self.matcher = matcher
+        self.tracker = tracker or Tracker()
+        self.embedded_total = 0
+        self._previous: np.ndarray | None = None
+        self._last_refresh = time.monotonic()
+        self._since_full = FULL_DETECT_EVERY  # the next video frame gets a full detection
+        self._last_count = 0
+        self.coarse_frames = 0
+
+    def reset(self) -> None:
+        """Forget tracks (without end events) and the previous frame (a new source)."""
+        self.tracker.reset()
+        self._previous = None
+        self._since_full = FULL_DETECT_EVERY
+
+    def finish(self) -> tuple[TrackEnd, ...]:
+        """End every track (the source ended); returns the end events not yet reported."""
+        ended = self.tracker.end_all(END_SOURCE)
+        self._previous = None
+        self._since_full = FULL_DETECT_EVERY
+        return ended
+
+    @property
+    def people_count(self) -> int:
+        return int(self.matcher.people_count)
+
+    def _detect_video(self, image: np.ndarray) -> Detections:
+        """Detect at half the input size when the faces in view are big enough for it.
+
+        A full-size detection runs every `FULL_DETECT_EVERY` frames (new, small faces are
+        found there) and whenever the half-size pass finds fewer faces than the frame before
+        or a face too small for it, so no face is lost to the cheaper pass.
+        """
+        full = self.engine.det_size
+        coarse = max(160, full // 64 * 32)
+        scale = coarse / max(image.shape[:2])
+
+        def fits_coarse(detections: Detections) -> bool:
+            return not len(detections) or (
+                float(detections.box_wh.min()) * scale >= COARSE_MIN_FACE_PX
+            )
+
+        if self._since_full < FULL_DETECT_EVERY and coarse < full:
+            detections = self.engine.detect(image, det_size=coarse)
+            if fits_coarse(detections) and len(detections) >= self._last_count:
+                self._since_full += 1
+                self._last_count = len(detections)
+                self.coarse_frames += 1
+                return detections
+        detections = self.engine.detect(image)
+        # with a face too small for the coarse pass in view, stay at full size
+        self._since_full = 0 if fits_coarse(detections) else FULL_DETECT_EVERY
+        self._last_count = len(detections)
+        return detections
+
+    def _identify(
+        self, image: np.ndarray, detections: Detections, indices: np.ndarray
+    ) -> Identified:
+        subset = detections[indices]
+        faces = self.engine.embed(image, subset)
+        self.embedded_total += len(subset)
+        return Identified(list(self.matcher.match(faces.embeddings)), faces.embeddings)
+
+    def _refresh_gallery(self) -> None:
+        now = time.monotonic()
+        if now - self._last_refresh >= REFRESH_SECONDS:
+            self._last_refresh = now
+            if self.matcher.refresh():
+                self.tracker.reidentify()  # names may have changed: vote afresh, same tracks
+
+    def process(self, frame: Frame, *, still: bool = False) -> FrameResult:
+        """Detect, track and label the faces of one frame."""
+        self._refresh_gallery()
+        image = frame.image
+        if still:
+            detections = self.engine.detect(image)
+            matches = self._identify(image, detections, np.arange(len(detections))).matches
+            faces: tuple[Track, ...] = label_stills(detections, matches)
+            return FrameResult(
+                frame.index, frame.source, faces, len(detections), timestamp=frame.timestamp
+            )
+        thumb = _thumbnail(image)
+        cut: tuple[TrackEnd, ...] = ()
+        if self._previous is not None and (
+            self._previous.shape != thumb.shape
+            or float(np.abs(thumb - self._previous).mean()) > SHOT_CUT_DIFF
+        ):
+            cut = self.tracker.end_all(END_CUT)
+            self._since_full = FULL_DETECT_EVERY
+        self._previous = thumb
+        detections = self._detect_video(image)
+        before = self.embedded_total
+        faces = self.tracker.update(
+            detections,
+            lambda idx: self._identify(image, detections, idx),
+            index=frame.index,
+            timestamp=frame.timestamp,
+            image=image,
+        )
+        return FrameResult(
+            frame.index,
+            frame.source,
+            faces,
+            self.embedded_total - before,
+            ended=cut + self.tracker.take_ended(),
+            timestamp=frame.timestamp,
+        )
+
+
+class Verifier:
+    """The `verify --reference` step: every face of a frame against one reference face.
+
+    A face is labelled `label` when its similarity to `reference` (an L2-normalised
+    embedding) is at least `threshold`, else unknown; stills and video frames alike.
+    """
+
+    def __init__(self, engine: Engine, reference: np.ndarray, threshold: float, label: str) -> None:
+        self.engine = engine
+        self.reference = np.asarray(reference, dtype=np.float32)
+        self.threshold = float(threshold)
+        self.label = label
+
+    def process(self, frame: Frame, *, still: bool = False) -> FrameResult:
+        from face_recognizer.verify import verify_faces
+
+        faces = self.engine.analyze(frame.image)
+        verdicts = verify_faces(faces, self.reference, self.threshold)
+        tracks = tuple(
+            Track(
+                id=None,
+                xyxy=(float(x1), float(y1), float(x2), float(y2)),
+                landmarks=faces.landmarks[i],
+                name=self.label if v.same_person else None,
+                similarity=v.similarity,
+                score=float(faces.scores[i]),
+                embedding=faces.embeddings[i],
+            )
+            for i, ((x1, y1, x2, y2), v) in enumerate(zip(faces.xyxy, verdicts, strict=True))
+        )
+        return FrameResult(frame.index, frame.source, tracks, len(faces), timestamp=frame.timestamp)
+
+    def reset(self) -> None:
+        """Nothing to forget: every frame is judged on its own."""
+
+    def finish(self) -> tuple[TrackEnd, ...]:
+        return ()
+
+
+Labeler = Callable[[Track], tuple[str, Color]]
+"""A face's label text and box colour."""
+
+
+def name_label(face: Track) -> tuple[str, Color]:
+    """`recognize`'s label: the name and similarity (green), or Unknown (orange)."""
+    if face.is_known:
+        return f"{face.name} {face.similarity:.2f}", COLORS["known"]
+    return "Unknown", COLORS["unknown"]
+
+
+def verdict_label(face: Track) -> tuple[str, Color]:
+    """`verify --reference`'s label: same (green) or different (orange), and the similarity."""
+    if face.is_known:
+        return f"same {face.similarity:.2f}", COLORS["known"]
+    return f"different {face.similarity:.2f}", COLORS["unknown"]
+
+
+def annotate(
+    image: np.ndarray,
+    result: FrameResult,
+    *,
+    landmarks: bool = False,
+    status: str | None = None,
+    label: Labeler = name_label,
+) -> None:
+    """Draw every face of `result` (its `label`, known faces on top) and a status line."""
+    for face in sorted(result.faces, key=lambda f: f.is_known):  # names drawn on top
+        text, color = label(face)
+        draw_box(image, face.xyxy, text, color, landmarks=face.landmarks if landmarks else None)
+    if status:
+        draw_status(image, status)
+
+
+class Sink:
+    """Receives what the live loop produces; override what you need (all do nothing here).
+
+    `on_frame(frame, result, image)` gets every frame's result, with the annotated picture
+    when `wants_image` is True (else None); `on_track_end(ended)` every track end event
+    (also those at the end of the source); `close()` is called once when the loop ends.
+    """
+
+    wants_image = False
+
+    def on_frame(self, frame: Frame, result: FrameResult, image: np.ndarray | None) -> None:
+        """One frame's result."""
+
+    def on_track_end(self, ended: TrackEnd) -> None:
+        """One track's end."""
+
+    def close(self) -> None:
+        """The loop ended."""
+
+
+class CallbackSink(Sink):
+    """A `Sink` made of functions: `on_result(result)` and `on_track_end(ended)`."""
+
+    def __init__(
+        self,
+        on_result: Callable[[FrameResult], None] | None = None,
+        on_track_end: Callable[[TrackEnd], None] | None = None,
+    ) -> None:
+        self._on_result = on_result
+        self._on_track_end = on_track_end
+
+    def on_frame(self, frame: Frame, result: FrameResult, image: np.ndarray | None) -> None:
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def on_track_end(self, ended: TrackEnd) -> None:
+        if self._on_track_end is not None:
+            self._on_track_end(ended)
+
+
+class VideoOutput(Sink):
+    """Writes annotated frames to an .mp4, .avi or .gif file.
+
+    GIFs are written by OpenCV's animation encoder when closed (frames are kept in memory,
+    scaled to at most `GIF_MAX_SIDE` pixels on the long side).
+    """
+
+    SUFFIXES = (".mp4", ".avi", ".gif")
+    GIF_MAX_SIDE = 480
+
+    def __init__(self, path: Path, fps: float | None) -> None:
+        suffix = path.suffix.lower()
+        if suffix not in self.SUFFIXES:
+            raise FaceRecognizerError(
+                f"--output {str(path)!r} must end in .mp4, .avi or .gif (or .png/.jpg for one "
+                "picture)."
+            )
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fps = fps if fps and 1.0 <= fps <= 120.0 else 10.0
+        self.frames = 0
+        self._writer: Any = None
+        self._gif: list[np.ndarray] = []
+        self._canvas_wh = (0, 0)
+        self._suffix = suffix
+
+    wants_image = True
+
+    def on_frame(self, frame: Frame, result: FrameResult, image: np.ndarray | None) -> None:
+        if image is not None:
+            self.write(image)
+
+    def write(self, image: np.ndarray) -> None:
+        self.frames += 1
+        if self._suffix == ".gif":  # every frame on the first frame's canvas, scaled down
+            if not self._gif:
+                h, w = image.shape[:2]
+                scale = min(1.0, self.GIF_MAX_SIDE / max(h, w))
+                self._canvas_wh = (max(1, round(w * scale)), max(1, round(h * scale)))
+            self._gif.append(_fit(image, self._canvas_wh))
+            return
+        if self._writer is None:
+            fourcc = cv2.VideoWriter.fourcc(*("mp4v" if self._suffix == ".mp4" else "MJPG"))
+            h, w = image.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise FaceRecognizerError(f"OpenCV cannot write the video {str(self.path)!r}.")
+        self._writer.write(image)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._gif:
+            animation = cv2.Animation()
+            animation.frames = self._gif
+            animation.durations = [round(1000 / self.fps)] * len(self._gif)
+            animation.loop_count = 0
+            ok = cv2.imwriteanimation(str(self.path), animation)
+            self._gif = []
+            if not ok:
+                raise FaceRecognizerError(f"OpenCV cannot write the GIF {str(self.path)!r}.")
+
+
+def _fit(image: np.ndarray, canvas_wh: tuple[int, int]) -> np.ndarray:
+    """`image` scaled to fit `canvas_wh` (aspect kept), centred on black."""
+    cw, ch = canvas_wh
+    h, w = image.shape[:2]
+    if (w, h) == (cw, ch):
+        same: np.ndarray = image.copy()
+        return same
+    scale = min(cw / w, ch / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((ch, cw, 3), np.uint8)
+    x, y = (cw - nw) // 2, (ch - nh) // 2
+    canvas[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+@dataclass
+class SessionReport:
+    """What a `run` did: frames processed, faces embedded, why it stopped, snapshots saved,
+    tracks that ended."""
+
+    frames: int = 0
+    embedded: int = 0
+    dropped: int = 0
+    stopped_by: str = "end"  # "end", "quit", "close", "stop"
+    snapshots: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    tracks_ended: int = 0
+
+
+def status_text(fps: float, faces: int, people: int, device: str, dropped: int | None) -> str:
+    parts = [f"{fps:.1f} FPS", f"{faces} faces", f"{people} people", device]
+    if dropped is not None:
+        parts.append(f"{dropped} dropped")
+    return " | ".join(parts)
+
+
+Status = Callable[[float, FrameResult, FrameSource], str]
+"""The status line for a frame: (smoothed FPS, result, source) -> text."""
+
+Annotator = Callable[[np.ndarray, FrameResult, bool], None]
+"""Draws a result's faces onto a picture in place (the flag: draw landmarks)."""
+
+
+def recognizer_status(recognizer: Recognizer, device_label: str) -> Status:
+    """`recognize`'s status line: FPS, faces, people, device, dropped frames (live only)."""
+
+    def status(fps: float, result: FrameResult, source: FrameSource) -> str:
+        dropped = source.dropped if source.is_live else None
+        return status_text(fps, len(result.faces), recognizer.people_count, device_label, dropped)
+
+    return status
+
+
+def _annotated(
+    image: np.ndarray, result: FrameResult, status: str, draw: Annotator, landmarks: bool
+) -> np.ndarray:
+    """A copy of `image` with `result` and the status line drawn on it."""
+    drawn: np.ndarray = image.copy()
+    draw(drawn, result, landmarks)
+    if status:
+        draw_status(drawn, status)
+    return drawn
+
+
+def _draw_names(image: np.ndarray, result: FrameResult, landmarks: bool) -> None:
+    annotate(image, result, landmarks=landmarks)
+
+
+def run(
+    source: FrameSource,
+    step: Step,
+    *,
+    sinks: Iterable[Sink] = (),
+    annotator: Annotator = _draw_names,
+    status: Status | None = None,
+    window: Window | None = None,
+    landmarks: bool = False,
+    snapshot_dir: Path = Path("."),
+    snapshot_prefix: str = "snapshot",
+    stop: threading.Event | None = None,
+) -> SessionReport:
+    """Run `step` on every frame of `source` until it ends, `stop` is set or the user quits.
+
+    Each result goes to every sink (with the annotated picture for sinks that want one),
+    each track end event to `on_track_end`, also the events of the tracks still alive when
+    the loop ends. Pictures are drawn only for a window or a sink that wants them. Still
+    images wait for a key in the window; S saves snapshots into `snapshot_dir`. Sinks are
+    closed when the loop ends (also on an error).
+    """
+    sinks = list(sinks)
+    report = SessionReport()
+    viewer = None
+    if window is not None:
+        viewer = Viewer(
+            window, landmarks=landmarks, snapshot_dir=snapshot_dir, prefix=snapshot_prefix
+        )
+        report.snapshots = viewer.snapshots
+    wants_image = viewer is not None or any(sink.wants_image for sink in sinks)
+    started = time.perf_counter()
+    fps = 0.0
+    last = started
+
+    def ended(events: Iterable[TrackEnd]) -> None:
+        for event in events:
+            report.tracks_ended += 1
+            for sink in sinks:
+                sink.on_track_end(event)
+
+    try:
+        for frame in source:
+            if stop is not None and stop.is_set():
+                report.stopped_by = "stop"
+                break
+            if source.is_stills:
+                step.reset()
+            result = step.process(frame, still=source.is_stills)
+            now = time.perf_counter()
+            dt = now - last
+            last = now
+            if dt > 0:
+                fps = 1.0 / dt if fps == 0.0 else 0.9 * fps + 0.1 / dt
+            report.frames += 1
+            report.embedded += result.embedded
+            image = None
+            draw = None
+            if wants_image:
+                text = status(fps, result, source) if status is not None else ""
+                draw = functools.partial(_annotated, frame.image, result, text, annotator)
+                image = draw(landmarks if viewer is None else viewer.landmarks)
+            for sink in sinks:
+                sink.on_frame(frame, result, image if sink.wants_image else None)
+            ended(result.ended)
+            if viewer is None or image is None or draw is None:
+                continue
+            action = viewer.present(image, draw, still=source.is_stills)
+            if action in (QUIT, CLOSE):
+                report.stopped_by = action
+                break
+        ended(step.finish())
+    finally:
+        report.seconds = time.perf_counter() - started
+        report.dropped = source.dropped
+        for sink in sinks:
+            sink.close()
+    return report
