@@ -128,7 +128,8 @@ def _canvas(face: np.ndarray | None, x: int = 200) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def yao_db(engine, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from face_recognizer.store.sqlite import Gallery, enrol_face
+    from face_recognizer.enrol import enrol_face
+    from face_recognizer.store.sqlite import Gallery
 
     db = tmp_path_factory.mktemp("events") / "db"
     face, _ = enrol_face(engine, read_image(sample_path("yaoming.jpg")), "yaoming.jpg")
@@ -245,7 +246,8 @@ def test_run_reports_track_ends_to_sinks_when_a_video_file_ends(engine, yao_db, 
 
 def test_a_gallery_change_renames_tracks_without_ending_them(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import face_recognizer.live as live
-    from face_recognizer.store.sqlite import Gallery, enrol_face
+    from face_recognizer.enrol import enrol_face
+    from face_recognizer.store.sqlite import Gallery
     from face_recognizer.tracker import crop_box
 
     db = tmp_path / "db"
