@@ -229,7 +229,7 @@ def test_hamilton_sightings_end_at_the_cut_and_at_the_end_of_the_clip(  # type: 
     """Each person's track ends once: Lin-Manuel Miranda at the cut (frame 210 -> 211),
     Barack Obama when the clip ends; every track that starts also ends, exactly once."""
     from face_recognizer.live import CallbackSink, Recognizer, run
-    from face_recognizer.matcher import Matcher
+    from face_recognizer.matcher import DEFAULT_THRESHOLD, Matcher
     from face_recognizer.sources import open_source
 
     events = []
@@ -250,6 +250,6 @@ def test_hamilton_sightings_end_at_the_cut_and_at_the_end_of_the_clip(  # type: 
     assert not any(n[0] == "Joe Biden" for n in named)
     obama = next(e for e in events if e.name == "Barack Obama")
     assert obama.frames == 64
-    assert obama.best_similarity >= obama.mean_similarity > 0.32
+    assert obama.best_similarity >= obama.mean_similarity > DEFAULT_THRESHOLD
     assert obama.crop is not None
     assert obama.embedding is not None
