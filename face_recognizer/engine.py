@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,19 @@ def cpu_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def nvidia_gpu_present(driver_dir: str = "/proc/driver/nvidia/gpus") -> bool:
+    """Whether this machine shows an NVIDIA GPU, without loading any CUDA library: the NVIDIA
+    kernel driver lists one in `driver_dir` (Linux), else a device node or `nvidia-smi` exists."""
+    if os.path.isdir(driver_dir):
+        return bool(os.listdir(driver_dir))
+    return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
+
+
+def auto_ctx() -> int:
+    """The `ctx` for "auto": GPU 0 where an NVIDIA GPU is present, else the CPU (-1)."""
+    return 0 if nvidia_gpu_present() else -1
 
 
 def cuda_unavailable_reason(ctx: int) -> str | None:

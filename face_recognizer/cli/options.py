@@ -24,6 +24,27 @@ class EngineOptions:
     det_size: int
 
 
+CTX_ENV = "FACE_RECOGNIZER_CTX"
+
+
+def parse_ctx(click_ctx: click.Context, param: click.Parameter, value: str | int) -> int:
+    """--ctx: "auto" (resolved here, see `engine.auto_ctx`), -1 for the CPU or a GPU index."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        from face_recognizer.engine import auto_ctx
+
+        return auto_ctx()
+    try:
+        number = int(text)
+    except ValueError:
+        number = -2
+    if number < -1:
+        raise click.BadParameter(
+            f"{value!r} is not auto, -1 (the CPU) or a CUDA device index (from --ctx or ${CTX_ENV})"
+        )
+    return number
+
+
 def engine_options(func: F) -> F:
     """Add --ctx, --model-pack, --model-dir and --det-size; pass them as `engine_opts`."""
     from face_recognizer.engine import DEFAULT_DET_SIZE
@@ -31,10 +52,15 @@ def engine_options(func: F) -> F:
 
     @click.option(
         "--ctx",
-        type=click.IntRange(min=-1),
-        default=0,
-        show_default=True,
-        help="CUDA device index, or -1 for CPU. Falls back to CPU when CUDA cannot be used.",
+        metavar="auto|N",
+        default="auto",
+        callback=parse_ctx,
+        envvar=CTX_ENV,
+        help=(
+            "Where the models run: auto (GPU 0 when an NVIDIA GPU is there, else the CPU), a "
+            "CUDA device index, or -1 for the CPU; a GPU that cannot be used falls back to the "
+            f"CPU, saying so. Default: ${CTX_ENV}, else auto."
+        ),
     )
     @click.option(
         "--model-pack",
