@@ -19,8 +19,8 @@ other faces of a web photo may be enrolled people). For each threshold and decis
 Rules compared: the k-nearest majority vote (`matcher.vote`, what `recognize` ships) and that
 vote with its winner also checked on the mean similarity of its neighbours among the k
 (`vote_checking_mean`). The default is the lowest threshold at which at most 0.1% of the
-strangers are named. Each photo is embedded once; the embeddings are cached in an .npz (default
-under /tmp), so re-runs take seconds.
+strangers are named. The photos are embedded in one pass that all folds share, cached in an .npz
+(default under /tmp), so re-runs take seconds.
 
     .venv/bin/python bench/calibrate_threshold.py [--datasets ../shared/datasets] [--threads 2]
 """
@@ -79,8 +79,9 @@ def centre_embedding(engine: Engine, image: np.ndarray) -> np.ndarray | None:
 
 
 def embed_sets(engine: Engine, root: Path) -> dict[str, np.ndarray]:
-    """Every photo embedded once: the subject of each `lfw_dev` and `lfw_unknowns_dev` photo,
-    and the enrolment embedding of the first photos of each person that pass the checks."""
+    """One pass over the photos, before any fold: the subject of each `lfw_dev` and
+    `lfw_unknowns_dev` photo, and the enrolment embedding (through `import`'s checks) of the
+    first photos of each person that pass them. The folds only reuse these embeddings."""
     people = sorted(p for p in (root / "lfw_dev").iterdir() if p.is_dir())
     dim = engine.embedding_dim
     photo_person, photo_vecs, photo_found, photo_enrolled = [], [], [], []
