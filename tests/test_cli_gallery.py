@@ -97,7 +97,7 @@ def test_people_list_rename_remove(tree, tmp_path):
     assert "Nothing removed." in kept.stdout
     gone = run_cli("people", "remove", "李雷", "--yes", "--db", str(db))
     assert gone.returncode == 0, gone.stderr
-    assert gone.stdout.strip() == "Removed 李雷 (1 photos)."
+    assert gone.stdout.strip() == "Removed 李雷 (1 photos, 0 sightings)."
     table = run_cli("people", "list", "--db", str(db)).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHOTOS", "ENROLLED"]
     assert [line.rsplit(None, 2)[0] for line in table[1:]] == ["Yao Ming", "Zoë Lima"]

@@ -52,7 +52,7 @@ def packs() -> None:
 
 def _add_commands() -> None:
     """Commands that live in their own modules (`cli/*.py`), one line each."""
-    from face_recognizer.cli import evaluate, gallery, recognize, register, verify
+    from face_recognizer.cli import evaluate, gallery, recognize, register, sightings, verify
 
     for command in (
         recognize.recognize,
@@ -63,6 +63,9 @@ def _add_commands() -> None:
         gallery.people,
         gallery.import_folder,
         gallery.reindex,
+        sightings.sightings,
+        sightings.attendance,
+        sightings.unknowns,
     ):
         cli.add_command(command)
 

@@ -79,11 +79,14 @@ def remove_person(name: str, yes: bool, db: Path | None) -> None:
         if found is None:
             gallery.remove_person(name)  # raises the "not in the gallery" error
             return
-        if not yes and not click.confirm(f"Remove {found.name} and {found.photos} photo(s)?"):
+        seen = len(gallery.sightings(name=found.name))  # they go too (with their crops)
+        if not yes and not click.confirm(
+            f"Remove {found.name}, {found.photos} photo(s) and {seen} sighting(s)?"
+        ):
             click.echo("Nothing removed.")
             return
         removed = gallery.remove_person(found.name)
-    click.echo(f"Removed {found.name} ({removed} photos).")
+    click.echo(f"Removed {found.name} ({removed} photos, {seen} sightings).")
 
 
 @people.command("rename")

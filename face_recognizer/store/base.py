@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import re
 import unicodedata
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -94,6 +96,75 @@ class StoredCrop:
 
 
 @dataclass(frozen=True, slots=True)
+class SightingInfo:
+    """What is known of one tracked face (the fields stored and read back).
+
+    Attributes:
+        source: what it was seen in: camera index, URL, video file or photo path.
+        started, ended: wall-clock times (timezone-aware) of its first and last frame.
+        start_pos, end_pos: seconds into a video file; None for cameras, URLs and photos.
+        first_frame, last_frame: frame indices in the source.
+        name: who it was, None for a stranger (a name no longer enrolled is stored as None).
+        best_similarity, mean_similarity: of the matches behind the name (for a stranger:
+            of all its matches).
+        frames: frames the face was detected in.
+        face_px: min(width, height) of the face box in its best view, in pixels.
+    """
+
+    source: str
+    started: datetime
+    ended: datetime
+    start_pos: float | None
+    end_pos: float | None
+    first_frame: int
+    last_frame: int
+    name: str | None
+    best_similarity: float
+    mean_similarity: float
+    frames: int
+    face_px: float
+
+    def __post_init__(self) -> None:
+        for label, when in (("started", self.started), ("ended", self.ended)):
+            if when.tzinfo is None:
+                raise ValueError(f"{label} must be timezone-aware, got {when!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewSighting(SightingInfo):
+    """A sighting to store (`Store.add_sightings`), with what it holds besides its info.
+
+    Attributes:
+        recognizer_id: the model pack that made `embedding`.
+        embedding: (D,) float32 L2-normalised (e.g. the track's mean), None when never embedded.
+        crop: (H, W, 3) uint8 BGR best view of the face, None when there is none.
+    """
+
+    recognizer_id: str = ""
+    embedding: np.ndarray | None = None
+    crop: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        SightingInfo.__post_init__(self)
+        if not self.recognizer_id:
+            raise ValueError("recognizer_id must name the pack that made the embedding")
+        if self.embedding is not None:
+            emb = np.ascontiguousarray(self.embedding, dtype=np.float32).reshape(-1)
+            if emb.size == 0 or not np.isfinite(emb).all():
+                raise ValueError("embedding must be a non-empty finite vector")
+            object.__setattr__(self, "embedding", emb)
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting(SightingInfo):
+    """A stored sighting: its info, its row id and, for a stranger, the id of the group of
+    recurring strangers it belongs to (None: none yet)."""
+
+    id: int = 0
+    group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
     """One numbered schema step: `sql[dialect]` is a script of `;`-separated statements."""
 
@@ -107,7 +178,9 @@ class Migration:
                 f"Schema step {self.version} ({self.name}) has no {dialect} version.",
                 hint="This build of face-recognizer is incomplete; reinstall it.",
             )
-        return [s.strip() for s in self.sql[dialect].split(";") if s.strip()]
+        # A statement ends with `;` at the end of a line, so that a trigger written on one
+        # line (`... BEGIN UPDATE ...; END`) stays one statement.
+        return [s.strip() for s in re.split(r";[ \t]*(?:\n|$)", self.sql[dialect]) if s.strip()]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -173,6 +246,92 @@ CREATE TABLE settings (
         {
             "sqlite": "CREATE INDEX faces_source_hash ON faces (source_hash)",
             "postgresql": "CREATE INDEX faces_source_hash ON faces (source_hash)",
+        },
+    ),
+    Migration(
+        3,
+        "sightings of tracked faces, groups of recurring strangers",
+        {
+            # Sightings are written all the time by a running `recognize`: the triggers count
+            # only writes to people, faces and settings, so that `change_token` (and the
+            # matcher's reload) ignores them.
+            "sqlite": """
+CREATE TABLE unknown_groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL
+);
+CREATE TABLE sightings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT NOT NULL,
+    start_pos REAL,
+    end_pos REAL,
+    first_frame BIGINT NOT NULL,
+    last_frame BIGINT NOT NULL,
+    person_id BIGINT REFERENCES people(id) ON DELETE CASCADE,
+    group_id BIGINT REFERENCES unknown_groups(id) ON DELETE SET NULL,
+    best_similarity REAL NOT NULL,
+    mean_similarity REAL NOT NULL,
+    frames BIGINT NOT NULL,
+    face_px REAL NOT NULL,
+    recognizer_id TEXT NOT NULL,
+    embedding BLOB,
+    crop_png BLOB
+);
+CREATE INDEX sightings_started ON sightings (started);
+CREATE INDEX sightings_person ON sightings (person_id);
+CREATE INDEX sightings_group ON sightings (group_id);
+CREATE TABLE gallery_changes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    counter INTEGER NOT NULL
+);
+INSERT INTO gallery_changes (id, counter) VALUES (1, 0);
+CREATE TRIGGER people_insert_counted AFTER INSERT ON people
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER people_update_counted AFTER UPDATE ON people
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER people_delete_counted AFTER DELETE ON people
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER faces_insert_counted AFTER INSERT ON faces
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER faces_update_counted AFTER UPDATE ON faces
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER faces_delete_counted AFTER DELETE ON faces
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER settings_insert_counted AFTER INSERT ON settings
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER settings_update_counted AFTER UPDATE ON settings
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END;
+CREATE TRIGGER settings_delete_counted AFTER DELETE ON settings
+BEGIN UPDATE gallery_changes SET counter = counter + 1; END""",
+            "postgresql": """
+CREATE TABLE unknown_groups (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    created TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE sightings (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    source TEXT NOT NULL,
+    started TIMESTAMPTZ NOT NULL,
+    ended TIMESTAMPTZ NOT NULL,
+    start_pos DOUBLE PRECISION,
+    end_pos DOUBLE PRECISION,
+    first_frame BIGINT NOT NULL,
+    last_frame BIGINT NOT NULL,
+    person_id BIGINT REFERENCES people(id) ON DELETE CASCADE,
+    group_id BIGINT REFERENCES unknown_groups(id) ON DELETE SET NULL,
+    best_similarity DOUBLE PRECISION NOT NULL,
+    mean_similarity DOUBLE PRECISION NOT NULL,
+    frames BIGINT NOT NULL,
+    face_px DOUBLE PRECISION NOT NULL,
+    recognizer_id TEXT NOT NULL,
+    embedding BYTEA,
+    crop_png BYTEA
+);
+CREATE INDEX sightings_started ON sightings (started);
+CREATE INDEX sightings_person ON sightings (person_id);
+CREATE INDEX sightings_group ON sightings (group_id)""",
         },
     ),
 )
@@ -292,6 +451,53 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def face_count(self) -> int:
         """How many faces are stored."""
+
+    # -- sightings -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_sightings(self, sightings: Sequence[NewSighting]) -> list[int]:
+        """Store `sightings` in one transaction; returns their ids, in order."""
+
+    @abc.abstractmethod
+    def sightings(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        name: str | None = None,
+        unknown: bool = False,
+        source: str | None = None,
+        ids: Sequence[int] | None = None,
+        group_id: int | None = None,
+    ) -> list[Sighting]:
+        """Sightings that started in [since, until), of `name` (or only strangers with
+        `unknown`), seen in `source`, among `ids`, in group `group_id`; oldest first."""
+
+    @abc.abstractmethod
+    def unknown_embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(sighting ids int64 (N,), vectors float32 (N, D)) of the strangers' sightings that
+        `recognizer_id` embedded, by id."""
+
+    @abc.abstractmethod
+    def sighting_crops(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """sighting id -> its best face crop (BGR uint8), for the ids that have one."""
+
+    @abc.abstractmethod
+    def set_sighting_groups(self, groups: Mapping[int, int | None]) -> None:
+        """Put sightings (id -> group id, None for no group) in groups, in one transaction.
+        A group id not used before is recorded, so `next_group_id` never hands it out again."""
+
+    @abc.abstractmethod
+    def next_group_id(self) -> int:
+        """The smallest group id never used (ids of forgotten groups are not reused)."""
+
+    @abc.abstractmethod
+    def name_sightings(self, ids: Sequence[int], name: str) -> int:
+        """Make `ids` sightings of the enrolled `name` (no longer in a group); returns how
+        many changed. GalleryError when `name` is not enrolled."""
+
+    @abc.abstractmethod
+    def delete_sightings(self, ids: Sequence[int]) -> int:
+        """Delete these sightings with their crops and embeddings; returns how many went."""
 
     # -- settings --------------------------------------------------------------------------
     @abc.abstractmethod

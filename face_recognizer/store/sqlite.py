@@ -26,7 +26,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,6 +42,8 @@ from face_recognizer.store.base import (
     SCHEMA_VERSION,
     AddResult,
     EnrolFace,
+    NewSighting,
+    Sighting,
     Store,
     StoredCrop,
     normalize_name,
@@ -80,6 +82,22 @@ def resolve_db_dir(db: str | Path | None) -> Path:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _ids_and_vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64 (N,), vectors float32 (N, D)) of rows (id, float32 embedding bytes)."""
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    if not rows:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+    return ids, vectors.reshape(len(rows), -1).copy()
+
+
+def _stamp(when: datetime) -> str:
+    """A timezone-aware time as UTC ISO 8601 with milliseconds: text that sorts by time."""
+    if when.tzinfo is None:
+        raise ValueError(f"times must be timezone-aware, got {when!r}")
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _encode_png(crop: np.ndarray) -> bytes:
@@ -197,6 +215,8 @@ class Gallery(Store):
             )
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
+        self._raw_token: tuple[int, int] | None = None  # see `change_token`
+        self._token = 0
         self._closed = False
         try:
             self._open(create)
@@ -477,6 +497,7 @@ class Gallery(Store):
             moved = conn.execute(
                 "UPDATE OR IGNORE faces SET person_id = ? WHERE person_id = ?", (to_id, from_id)
             ).rowcount
+            conn.execute("UPDATE sightings SET person_id = ? WHERE person_id = ?", (to_id, from_id))
             conn.execute("DELETE FROM faces WHERE person_id = ?", (from_id,))
             conn.execute("DELETE FROM people WHERE id = ?", (from_id,))
         self.wipe()
@@ -551,11 +572,7 @@ class Gallery(Store):
                 "SELECT person_id, embedding FROM faces WHERE recognizer_id = ? ORDER BY id",
                 (recognizer_id,),
             ).fetchall()
-        labels = np.array([r[0] for r in rows], dtype=np.int64)
-        if not rows:
-            return labels, np.zeros((0, 0), dtype=np.float32)
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return labels, vectors.reshape(len(rows), -1).copy()
+        return _ids_and_vectors(rows)
 
     def crops(self) -> list[StoredCrop]:
         with self._use() as conn:
@@ -594,11 +611,168 @@ class Gallery(Store):
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     def change_token(self) -> Hashable:
-        """`PRAGMA data_version` changes when another connection commits; `total_changes`
-        counts this connection's own writes. Costs a few microseconds."""
+        """The count of writes to people, faces and settings (triggers keep it; sightings do
+        not count), read again only when `PRAGMA data_version` (another connection
+        committed) or `total_changes` (this one wrote) moved: a few microseconds."""
         with self._use() as conn:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
-            return (int(version), conn.total_changes)
+            raw = (int(version), conn.total_changes)
+            if raw != self._raw_token:
+                row = conn.execute("SELECT counter FROM gallery_changes").fetchone()
+                self._raw_token, self._token = raw, int(row[0])
+            return self._token
+
+    # -- sightings -------------------------------------------------------------------------
+    def add_sightings(self, sightings: Sequence[NewSighting]) -> list[int]:
+        ids: list[int] = []
+        with self._transaction() as conn:
+            people = {n: i for i, n in self.person_names().items()}
+            for row in sightings:
+                cursor = conn.execute(
+                    "INSERT INTO sightings (source, started, ended, start_pos, end_pos,"
+                    " first_frame, last_frame, person_id, best_similarity, mean_similarity,"
+                    " frames, face_px, recognizer_id, embedding, crop_png)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.source,
+                        _stamp(row.started),
+                        _stamp(row.ended),
+                        row.start_pos,
+                        row.end_pos,
+                        int(row.first_frame),
+                        int(row.last_frame),
+                        None if row.name is None else people.get(normalize_name(row.name)),
+                        float(row.best_similarity),
+                        float(row.mean_similarity),
+                        int(row.frames),
+                        float(row.face_px),
+                        row.recognizer_id,
+                        None if row.embedding is None else row.embedding.tobytes(),
+                        None if row.crop is None else _encode_png(row.crop),
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def sightings(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        name: str | None = None,
+        unknown: bool = False,
+        source: str | None = None,
+        ids: Sequence[int] | None = None,
+        group_id: int | None = None,
+    ) -> list[Sighting]:
+        where: list[str] = ["1 = 1"]
+        args: list[str | int] = []
+        if since is not None:
+            where.append("s.started >= ?")
+            args.append(_stamp(since))
+        if until is not None:
+            where.append("s.started < ?")
+            args.append(_stamp(until))
+        if name is not None:
+            where.append("p.name = ?")
+            args.append(normalize_name(name))
+        if unknown:
+            where.append("s.person_id IS NULL")
+        if source is not None:
+            where.append("s.source = ?")
+            args.append(source)
+        if group_id is not None:
+            where.append("s.group_id = ?")
+            args.append(int(group_id))
+        if ids is not None:
+            where.append(f"s.id IN ({','.join('?' * len(ids))})" if ids else "0 = 1")
+            args.extend(int(i) for i in ids)
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.source, s.started, s.ended, s.start_pos, s.end_pos,"
+                " s.first_frame, s.last_frame, p.name, s.best_similarity, s.mean_similarity,"
+                " s.frames, s.face_px, s.group_id"
+                " FROM sightings s LEFT JOIN people p ON p.id = s.person_id"
+                f" WHERE {' AND '.join(where)} ORDER BY s.started, s.id",
+                args,
+            ).fetchall()
+        return [
+            Sighting(
+                source=str(r[1]),
+                started=datetime.fromisoformat(r[2]),
+                ended=datetime.fromisoformat(r[3]),
+                start_pos=r[4],
+                end_pos=r[5],
+                first_frame=int(r[6]),
+                last_frame=int(r[7]),
+                name=r[8],
+                best_similarity=float(r[9]),
+                mean_similarity=float(r[10]),
+                frames=int(r[11]),
+                face_px=float(r[12]),
+                id=int(r[0]),
+                group_id=None if r[13] is None else int(r[13]),
+            )
+            for r in rows
+        ]
+
+    def unknown_embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT id, embedding FROM sightings WHERE person_id IS NULL"
+                " AND embedding IS NOT NULL AND recognizer_id = ? ORDER BY id",
+                (recognizer_id,),
+            ).fetchall()
+        return _ids_and_vectors(rows)
+
+    def sighting_crops(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        crops: dict[int, np.ndarray] = {}
+        with self._use() as conn:
+            for i in ids:
+                row = conn.execute(
+                    "SELECT crop_png FROM sightings WHERE id = ? AND crop_png IS NOT NULL",
+                    (int(i),),
+                ).fetchone()
+                if row is not None:
+                    crops[int(i)] = _decode_png(row[0])
+        return crops
+
+    def set_sighting_groups(self, groups: Mapping[int, int | None]) -> None:
+        with self._transaction() as conn:
+            now = _now()
+            for group in {g for g in groups.values() if g is not None}:
+                conn.execute(
+                    "INSERT OR IGNORE INTO unknown_groups (id, created) VALUES (?, ?)",
+                    (int(group), now),
+                )
+            conn.executemany(
+                "UPDATE sightings SET group_id = ? WHERE id = ?",
+                [(None if g is None else int(g), int(i)) for i, g in groups.items()],
+            )
+
+    def next_group_id(self) -> int:
+        with self._use() as conn:
+            row = conn.execute("SELECT max(id) FROM unknown_groups").fetchone()
+        return 1 if row[0] is None else int(row[0]) + 1
+
+    def name_sightings(self, ids: Sequence[int], name: str) -> int:
+        with self._transaction() as conn:
+            person_id = self._person_id(normalize_name(name))
+            return sum(
+                conn.execute(
+                    "UPDATE sightings SET person_id = ?, group_id = NULL WHERE id = ?",
+                    (person_id, int(i)),
+                ).rowcount
+                for i in ids
+            )
+
+    def delete_sightings(self, ids: Sequence[int]) -> int:
+        with self._transaction() as conn:
+            gone = sum(
+                conn.execute("DELETE FROM sightings WHERE id = ?", (int(i),)).rowcount for i in ids
+            )
+        self.wipe()
+        return gone
 
 
 SqliteStore = Gallery
