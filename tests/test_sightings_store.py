@@ -16,10 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
+from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.samples import sample_path
 from face_recognizer.store.base import NewSighting
-from face_recognizer.store.sqlite import DB_FILE, Gallery, enrol_face
+from face_recognizer.store.sqlite import DB_FILE, Gallery
 
 CLI = [sys.executable, "-m", "face_recognizer"]
 RID = "testpack00000001"
@@ -337,3 +338,35 @@ def test_small_faces_are_never_grouped(tmp_path, yao) -> None:
         g.add_sightings([sighting(yao.crop, yao.embedding, face_px=80.0)] * 2)
         groups = regroup(g, RID)
         assert [len(x.sighting_ids) for x in groups] == [2]
+
+
+def test_unknowns_name_enrols_the_group_and_keeps_its_history(tmp_path, strangers, engine) -> None:
+    db = tmp_path / "db"
+    rid = engine.pack.recognizer_id
+    with Gallery(db) as g:
+        g.add_sightings(
+            [sighting(c, e, minutes=i, rid=rid) for i, (_, c, e) in enumerate(strangers)]
+        )
+    groups = json.loads(run_cli("unknowns", "--json", "--db", str(db)).stdout)
+    assert [g["sightings"] for g in groups] == [4, 4, 4]
+    target = groups[0]
+    named = run_cli(
+        "unknowns", "name", str(target["id"]), "Ana Lima", "--ctx", "-1", "--db", str(db)
+    )
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.startswith(f"Named group {target['id']} Ana Lima: enrolled ")
+    assert named.stdout.rstrip().endswith("4 sighting(s) are now Ana Lima's.")
+    with Gallery(db) as g:
+        assert sorted(s.id for s in g.sightings(name="Ana Lima")) == target["sighting_ids"]
+        people = {p.name: p.photos for p in g.people()}
+    assert 1 <= people["Ana Lima"] <= 4
+    left = json.loads(run_cli("unknowns", "--json", "--db", str(db)).stdout)
+    assert sorted(g["id"] for g in left) == sorted(g["id"] for g in groups[1:])
+    gone = run_cli("people", "remove", "Ana Lima", "--yes", "--db", str(db))
+    assert gone.returncode == 0, gone.stderr
+    assert "4 sightings" in gone.stdout
+    with Gallery(db) as g:
+        assert g.sightings(ids=target["sighting_ids"]) == []
+    missing = run_cli("unknowns", "name", "99", "Bob", "--ctx", "-1", "--db", str(db))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: There is no group 99.")

@@ -84,7 +84,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _ids_and_vectors(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _ids_and_vectors(rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
     """(ids int64 (N,), vectors float32 (N, D)) of rows (id, float32 embedding bytes)."""
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     if not rows:
