@@ -9,11 +9,16 @@ Barack Obama in >= 90% of frames 211-274, no Joe Biden anywhere, no name on the
 pedestrians clip.
 
     .venv/bin/python bench/fps.py [--datasets ../shared/datasets] [--threads 1 2]
+
+Then the cost of logging sightings (`recognize` stores one per ended track unless
+--no-log): ours with the sightings log on and off, alternated `--log-pairs` times per clip in
+the same run, with the median of the on/off FPS ratios (`--log-only` skips the rest).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -26,9 +31,10 @@ from baseline_naive import NaiveRecognizer, frames
 from face_recognizer.engine import Engine, cpu_threads
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
-from face_recognizer.live import CallbackSink, Recognizer, run
+from face_recognizer.live import CallbackSink, Recognizer, Sink, run
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
+from face_recognizer.sightings.log import SightingLog
 from face_recognizer.sources import open_source
 from face_recognizer.store.sqlite import Gallery
 
@@ -73,7 +79,10 @@ def bench_naive(naive: NaiveRecognizer, video: Path) -> tuple[float, list[set[st
     return len(names) / (time.perf_counter() - start), names
 
 
-def bench_ours(recognizer: Recognizer, video: Path) -> tuple[float, list[set[str]], int, int]:
+def bench_ours(
+    recognizer: Recognizer, video: Path, log_db: Path | None = None
+) -> tuple[float, list[set[str]], int, int]:
+    """FPS of `run` over the clip, with a sightings log into the gallery `log_db` if given."""
     with open_source(str(video)) as source:  # untimed warm-up, as for the baseline
         for i, frame in enumerate(source):
             recognizer.process(frame)
@@ -84,13 +93,22 @@ def bench_ours(recognizer: Recognizer, video: Path) -> tuple[float, list[set[str
     coarse_before = recognizer.coarse_frames
     start = time.perf_counter()
     with open_source(str(video)) as source:
-        report = run(
-            source,
-            recognizer,
-            sinks=[
-                CallbackSink(on_result=lambda r: names.append({f.name for f in r.faces if f.name}))
-            ],
-        )
+        sinks: list[Sink] = [
+            CallbackSink(on_result=lambda r: names.append({f.name for f in r.faces if f.name}))
+        ]
+        if log_db is not None:
+            log = SightingLog(
+                lambda: Gallery(log_db),
+                source=str(video),
+                is_live=False,
+                recognizer_id=recognizer.engine.pack.recognizer_id,
+            )
+            sinks.append(CallbackSink(on_track_end=log.on_track_end))
+        try:
+            report = run(source, recognizer, sinks=sinks)
+        finally:
+            if log_db is not None:
+                log.close()  # the writer's last batch counts: it is part of the run
     seconds = time.perf_counter() - start
     return len(names) / seconds, names, report.embedded, recognizer.coarse_frames - coarse_before
 
@@ -99,8 +117,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--threads", type=int, nargs="+", default=[cpu_threads()])
+    parser.add_argument("--log-pairs", type=int, default=3, help="Sightings log off/on pairs.")
+    parser.add_argument("--log-only", action="store_true", help="Only the sightings log rows.")
     args = parser.parse_args()
     videos = args.datasets / "videos"
+    if args.log_only:
+        log_cost(videos, max(args.threads), args.log_pairs)
+        return
     naive = NaiveRecognizer()
     naive.enrol_folder(videos / "references")
     tuned = NaiveRecognizer(tuned_ort=True)
@@ -130,6 +153,29 @@ def main() -> None:
                       flush=True)  # fmt: skip
     naive.close()
     tuned.close()
+    log_cost(videos, max(args.threads), args.log_pairs)
+
+
+def log_cost(videos: Path, threads: int, pairs: int) -> None:
+    """Ours with the sightings log off and on, alternated, and the median on/off ratio."""
+    print(f"\n| clip | sightings log | FPS (median of {pairs}) | on/off (median of pairs) "
+          "| sightings written |\n|---|---|---|---|---|")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="fps-log-") as tmp:
+        engine = Engine(find_pack(), ctx=-1, threads=threads)
+        gallery = Gallery(Path(tmp) / "db")
+        enrol_references(engine, gallery, videos / "references")
+        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        for clip in (HAMILTON, PEDESTRIANS):
+            off, on, ratios = [], [], []
+            for _ in range(pairs):
+                off.append(bench_ours(recognizer, videos / clip)[0])
+                on.append(bench_ours(recognizer, videos / clip, Path(tmp) / "db")[0])
+                ratios.append(on[-1] / off[-1])
+            written = len(gallery.sightings(source=str(videos / clip)))
+            print(f"| {clip} | off | {statistics.median(off):.1f} | 1.00 | 0 |")
+            print(f"| {clip} | on | {statistics.median(on):.1f} | "
+                  f"{statistics.median(ratios):.3f} | {written // pairs} per run |",
+                  flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from face_recognizer.tracker import Identified, Tracker, label_stills
 from face_recognizer.types import (
     END_CUT,
     END_SOURCE,
+    VISITOR,
     Detections,
     Frame,
     FrameResult,
@@ -173,8 +174,8 @@ class Recognizer:
         image = frame.image
         if still:
             detections = self.engine.detect(image)
-            matches = self._identify(image, detections, np.arange(len(detections))).matches
-            faces: tuple[Track, ...] = label_stills(detections, matches)
+            found = self._identify(image, detections, np.arange(len(detections)))
+            faces: tuple[Track, ...] = label_stills(detections, found.matches, found.embeddings)
             return FrameResult(
                 frame.index, frame.source, faces, len(detections), timestamp=frame.timestamp
             )
@@ -253,6 +254,8 @@ def name_label(face: Track) -> tuple[str, Color]:
     """`recognize`'s label: the name and similarity (green), or Unknown (orange)."""
     if face.is_known:
         return f"{face.name} {face.similarity:.2f}", COLORS["known"]
+    if VISITOR in face.data:  # a recurring stranger (`recognize --auto-enrol`)
+        return f"Visitor {face.data[VISITOR]}", COLORS["unknown"]
     return "Unknown", COLORS["unknown"]
 
 
@@ -407,7 +410,7 @@ class SessionReport:
     frames: int = 0
     embedded: int = 0
     dropped: int = 0
-    stopped_by: str = "end"  # "end", "quit", "close", "stop"
+    stopped_by: str = "end"  # "end", "quit", "close", "stop", "interrupt"
     snapshots: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     tracks_ended: int = 0
@@ -523,6 +526,10 @@ def run(
                 report.stopped_by = action
                 break
         ended(step.finish())
+    except KeyboardInterrupt:  # Ctrl-C: the tracks still open end too (sightings keep them)
+        report.stopped_by = "interrupt"
+        ended(step.finish())
+        raise
     finally:
         report.seconds = time.perf_counter() - started
         report.dropped = source.dropped

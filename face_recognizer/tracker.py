@@ -358,8 +358,11 @@ class Tracker:
             state.best_quality, state.best_crop = quality, crop
 
 
-def label_stills(detections: Detections, matches: Sequence[Match]) -> tuple[Track, ...]:
-    """`Track`s without ids for an independent still: each face labelled by its own match."""
+def label_stills(
+    detections: Detections, matches: Sequence[Match], embeddings: np.ndarray | None = None
+) -> tuple[Track, ...]:
+    """`Track`s without ids for an independent still: each face labelled by its own match
+    (and carrying its row of `embeddings`, when given)."""
     if len(matches) != len(detections):
         raise ValueError(f"{len(matches)} matches for {len(detections)} faces")
     return tuple(
@@ -370,6 +373,7 @@ def label_stills(detections: Detections, matches: Sequence[Match]) -> tuple[Trac
             name=match.name,
             similarity=float(match.similarity),
             score=float(detections.scores[i]),
+            embedding=None if embeddings is None else embeddings[i],
             data={key: value[i] for key, value in detections.data.items()},
         )
         for i, match in enumerate(matches)

@@ -222,6 +222,8 @@ class Track:
         return self.name is not None
 
 
+VISITOR = "visitor"  # `Track.data` key: the group id of a recurring stranger (auto-enrol)
+
 END_LEFT = "left"  # the face left the picture (not detected for a few frames)
 END_CUT = "cut"  # the shot changed: the whole picture is new
 END_SOURCE = "end"  # the source ended, or the session was stopped
@@ -291,7 +293,8 @@ class FrameResult:
     timestamp: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """The `--json` object: frame, source, faces (box, name, similarity, track)."""
+        """The `--json` object: frame, source, faces (box, name, similarity, track, and
+        `visitor` for a recurring stranger under `recognize --auto-enrol`)."""
         return {
             "frame": self.index,
             "source": self.source,
@@ -301,6 +304,7 @@ class FrameResult:
                     "name": face.name,
                     "similarity": round(float(face.similarity), 3),
                     "track": face.id,
+                    **({VISITOR: int(face.data[VISITOR])} if VISITOR in face.data else {}),
                 }
                 for face in self.faces
             ],

@@ -54,6 +54,16 @@ _EMPTY_HINT = (
     help="Write the annotated frames to a .mp4, .avi or .gif file.",
 )
 @click.option("--landmarks", is_flag=True, help="Draw the five face landmarks (L toggles).")
+@click.option(
+    "--no-log", is_flag=True, help="Do not store sightings (who was seen when) in the gallery."
+)
+@click.option(
+    "--auto-enrol",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help='Label a stranger seen in N sightings "Visitor <group id>" from then on.',
+)
 def recognize(
     source: str,
     db: Path | None,
@@ -64,17 +74,23 @@ def recognize(
     as_json: bool,
     output: Path | None,
     landmarks: bool,
+    no_log: bool,
+    auto_enrol: int | None,
 ) -> None:
     """Show every face with its name, or Unknown, live.
 
     Keys: Q or Esc quit, S saves a snapshot PNG, L toggles landmarks. Closing the window
     quits. Still images (a file or a folder) wait for a key each.
 
+    Every face followed becomes one sighting in the gallery when its track ends (see
+    `face-recognizer sightings`); a still photo logs one per face. --no-log turns it off.
+
     \b
     Examples:
       face-recognizer recognize                          # camera 0
       face-recognizer recognize --source clip.mp4 --no-window --json > labels.jsonl
       face-recognizer recognize --source photos/ --output labelled.gif --no-window
+      face-recognizer recognize --auto-enrol 3           # "Visitor 7" after 3 sightings
     """
     from face_recognizer.live import (
         KEYS,
@@ -93,6 +109,8 @@ def recognize(
 
     if output is not None and output.suffix.lower() not in VideoOutput.SUFFIXES:
         raise click.BadParameter("must end in .mp4, .avi or .gif", param_hint="--output")
+    if auto_enrol is not None and no_log:
+        raise click.UsageError("--auto-enrol needs the sightings that --no-log turns off.")
     if not no_window:
         require_screen()
     db_dir = resolve_db_dir(db)
@@ -115,10 +133,15 @@ def recognize(
             sinks.append(CallbackSink(on_result=emit))
         if writer is not None:
             sinks.append(writer)
+        step: Any = recognizer
+        log = None
+        if not no_log:
+            log, step, log_sink = _sightings_log(db_dir, frames, recognizer, auto_enrol)
+            sinks.append(log_sink)
         try:
             report = run(
                 frames,
-                recognizer,
+                step,
                 sinks=sinks,
                 status=recognizer_status(recognizer, engine.device.label),
                 window=window,
@@ -139,6 +162,67 @@ def recognize(
         click.echo(f"Snapshot: {path}", err=True)
     if output is not None:
         click.echo(f"Wrote {output}", err=True)
+    if log is not None:
+        click.echo(_log_line(log.summary), err=True)
+
+
+def _sightings_log(
+    db_dir: Path, frames: Any, recognizer: Any, auto_enrol: int | None
+) -> tuple[Any, Any, Any]:
+    """(the `SightingLog`, the step to run, a live-loop sink feeding the log)."""
+    from face_recognizer.live import Sink
+    from face_recognizer.sightings.log import SightingLog
+    from face_recognizer.store import open_store
+    from face_recognizer.types import Frame, TrackEnd
+
+    rid = recognizer.engine.pack.recognizer_id
+    step = recognizer
+    on_written = None
+    if auto_enrol is not None:
+        from face_recognizer.sightings.visitors import Visitors, VisitorStep
+
+        visitors = Visitors(auto_enrol)
+        with open_store(db_dir) as store:
+            visitors.update(store, rid)  # the strangers who came back before this run
+        step = VisitorStep(recognizer, visitors)
+
+        def on_written(store: Any, ids: list[int]) -> None:
+            visitors.update(store, rid)
+
+    log = SightingLog(
+        lambda: open_store(db_dir),
+        source=frames.spec,
+        is_live=frames.is_live,
+        recognizer_id=rid,
+        on_written=on_written,
+    )
+
+    class LogSink(Sink):
+        def on_frame(self, frame: Frame, result: FrameResult, image: Any) -> None:
+            log.on_frame(frame, result, image)
+
+        def on_track_end(self, ended: TrackEnd) -> None:
+            log.on_track_end(ended)
+
+        def close(self) -> None:
+            log.close()
+
+    return log, step, LogSink()
+
+
+def _log_line(summary: Any) -> str:
+    """What the sightings log did, in one line for stderr."""
+    from face_recognizer.sightings.log import MIN_FRAMES
+
+    line = f"Logged {summary.written} sightings"
+    if summary.too_short:
+        line += (
+            f" ({summary.too_short} track(s) seen in fewer than {MIN_FRAMES} frames not logged:"
+            " a face in view for a blink, or a detector flicker)"
+        )
+    if summary.error:
+        line += f"; writing failed: {summary.error}"
+    return line
 
 
 def _enrol_demo_people(engine: Any, gallery: Any) -> list[str]:

@@ -5,12 +5,10 @@ their sightings had before (`cluster.stable_ids`) and stores them. Sightings of 
 than the enrolment minimum (`quality.MIN_FACE_PX`) take no part: at that size the embedding
 is too noisy to tell strangers apart (on the sample team photo, faces of 13-39 px of
 different players reach the grouping cut). `contact_sheet` draws a group's crops in a grid.
-`Visitors` answers, in the live loop, which recurring stranger (if any) a face is.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,49 +123,3 @@ def contact_sheet(crops: Sequence[np.ndarray], title: str) -> np.ndarray:
         x = (i % cols) * tile + (tile - small.shape[1]) // 2
         sheet[y : y + small.shape[0], x : x + small.shape[1]] = small
     return sheet
-
-
-class Visitors:
-    """Recurring strangers for the live loop: the groups with at least `min_sightings`
-    sightings, each as the mean of its embeddings. `update` (on the sightings writer's thread)
-    swaps in a new table; `identify` (on the live loop's thread) only reads it."""
-
-    def __init__(self, min_sightings: int, min_similarity: float = DEFAULT_MIN_SIMILARITY) -> None:
-        if min_sightings < 1:
-            raise ValueError(f"--auto-enrol must be at least 1, got {min_sightings}")
-        self.min_sightings = min_sightings
-        self.min_similarity = min_similarity
-        self._lock = threading.Lock()
-        self._ids = np.zeros(0, np.int64)
-        self._centroids = np.zeros((0, 0), np.float32)
-        self.version = 0
-
-    def update(self, store: Store, recognizer_id: str) -> None:
-        groups = [
-            g
-            for g in regroup(store, recognizer_id, self.min_similarity)
-            if g.sightings >= self.min_sightings
-        ]
-        ids, vectors = store.unknown_embeddings(recognizer_id)
-        row_of = {int(i): r for r, i in enumerate(ids.tolist())}
-        centroids = []
-        for g in groups:
-            mean = vectors[[row_of[i] for i in g.sighting_ids if i in row_of]].mean(axis=0)
-            centroids.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-        with self._lock:
-            self._ids = np.array([g.id for g in groups], np.int64)
-            self._centroids = (
-                np.array(centroids, np.float32) if centroids else np.zeros((0, 0), np.float32)
-            )
-            self.version += 1
-
-    def identify(self, embedding: np.ndarray) -> int | None:
-        """The visitor number of the group whose mean is most similar to `embedding`, if at
-        least `min_similarity`; else None."""
-        with self._lock:
-            ids, centroids = self._ids, self._centroids
-        if len(ids) == 0 or centroids.shape[1] != embedding.shape[-1]:
-            return None
-        sims = centroids @ np.asarray(embedding, np.float32)
-        best = int(np.argmax(sims))
-        return int(ids[best]) if sims[best] >= self.min_similarity else None
