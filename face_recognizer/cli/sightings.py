@@ -318,7 +318,8 @@ def unknowns(
                 crops = [c for _, c in best_crops(store, g, SHEET_CROPS)]
                 title = f"Group {g.id}: {g.sightings} sightings, {g.days} day(s)"
                 path = sheet / f"group-{g.id}.png"
-                if not cv2.imwrite(str(path), contact_sheet(crops, title)):
+                image = contact_sheet(crops, title)
+                if not cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
                     raise FaceRecognizerError(f"Could not write {str(path)!r}.")
                 sheets.append(path)
     if as_json:

@@ -153,11 +153,10 @@ class SightingLog:
         return LogSummary(self._written, self._too_short, self._error)
 
     # -- the writer thread -----------------------------------------------------------------
-    def _row(self, item: Any) -> NewSighting:
+    def _row(self, item: NewSighting | TrackEnd) -> NewSighting:
         if isinstance(item, NewSighting):
             return item
         ended = item
-        assert isinstance(ended, TrackEnd)
         if self.is_live:
             started = _utc(ended.first_time + self._wall_minus_mono)
             finished = _utc(ended.last_time + self._wall_minus_mono)
