@@ -12,7 +12,9 @@ pedestrians clip.
 
 Then the cost of logging sightings (`recognize` stores one per ended track unless
 --no-log): ours with the sightings log on and off, alternated `--log-pairs` times per clip in
-the same run, with the median of the on/off FPS ratios (`--log-only` skips the rest).
+the same run, with the median of the on/off FPS ratios (`--log-only` skips the rest), and
+the share of the run's time the writer thread spent on the CPU (what it can take from the
+live loop on a machine with no core to spare: steadier than the FPS ratio on a busy machine).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def figures(clip: str, names: list[set[str]]) -> str:
 
 
 WARMUP_FRAMES = 10
+WRITER_SHARE: list[float] = []  # sightings writer CPU seconds / run seconds, per logged run
 
 
 def bench_naive(naive: NaiveRecognizer, video: Path) -> tuple[float, list[set[str]]]:
@@ -110,6 +113,8 @@ def bench_ours(
             if log_db is not None:
                 log.close()  # the writer's last batch counts: it is part of the run
     seconds = time.perf_counter() - start
+    if log_db is not None:
+        WRITER_SHARE.append(log.summary.writer_cpu_s / seconds)
     return len(names) / seconds, names, report.embedded, recognizer.coarse_frames - coarse_before
 
 
@@ -159,7 +164,7 @@ def main() -> None:
 def log_cost(videos: Path, threads: int, pairs: int) -> None:
     """Ours with the sightings log off and on, alternated, and the median on/off ratio."""
     print(f"\n| clip | sightings log | FPS (median of {pairs}) | on/off (median of pairs) "
-          "| sightings written |\n|---|---|---|---|---|")  # fmt: skip
+          "| sightings written | writer CPU / run time |\n|---|---|---|---|---|---|")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="fps-log-") as tmp:
         engine = Engine(find_pack(), ctx=-1, threads=threads)
         gallery = Gallery(Path(tmp) / "db")
@@ -172,9 +177,11 @@ def log_cost(videos: Path, threads: int, pairs: int) -> None:
                 on.append(bench_ours(recognizer, videos / clip, Path(tmp) / "db")[0])
                 ratios.append(on[-1] / off[-1])
             written = len(gallery.sightings(source=str(videos / clip)))
-            print(f"| {clip} | off | {statistics.median(off):.1f} | 1.00 | 0 |")
+            share = statistics.median(WRITER_SHARE[-pairs:])
+            print(f"| {clip} | off | {statistics.median(off):.1f} | 1.00 | 0 | - |")
             print(f"| {clip} | on | {statistics.median(on):.1f} | "
-                  f"{statistics.median(ratios):.3f} | {written // pairs} per run |",
+                  f"{statistics.median(ratios):.3f} | {written // pairs} per run | "
+                  f"{share:.2%} |",
                   flush=True)  # fmt: skip
 
 

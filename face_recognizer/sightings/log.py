@@ -55,12 +55,13 @@ def face_px_of_crop(crop: np.ndarray | None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class LogSummary:
-    """What a `SightingLog` did: sightings written, video tracks too short to log, and the
-    first write error (None when all went well)."""
+    """What a `SightingLog` did: sightings written, video tracks too short to log, the first
+    write error (None when all went well), and the CPU seconds its writer thread used."""
 
     written: int
     too_short: int
     error: str | None
+    writer_cpu_s: float = 0.0
 
 
 class SightingLog:
@@ -98,6 +99,7 @@ class SightingLog:
         self._written = 0
         self._too_short = 0
         self._error: str | None = None
+        self._cpu_s = 0.0
         self._store = open_store()
         # Frame timestamps of live sources are time.monotonic(): this turns them into UTC.
         self._wall_minus_mono = time.time() - time.monotonic()
@@ -150,7 +152,7 @@ class SightingLog:
 
     @property
     def summary(self) -> LogSummary:
-        return LogSummary(self._written, self._too_short, self._error)
+        return LogSummary(self._written, self._too_short, self._error, self._cpu_s)
 
     # -- the writer thread -----------------------------------------------------------------
     def _row(self, item: NewSighting | TrackEnd) -> NewSighting:
@@ -193,7 +195,9 @@ class SightingLog:
                 except queue.Empty:
                     break
             stopping = any(item is _STOP for item in batch)
+            start = time.thread_time()
             self._write([item for item in batch if item is not _STOP])
+            self._cpu_s += time.thread_time() - start
 
     def _write(self, items: Sequence[Any]) -> None:
         if not items or self._error is not None:
