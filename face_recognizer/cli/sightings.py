@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from face_recognizer.cli.options import db_option
+from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.store import Store, open_store
 from face_recognizer.store.base import Sighting
@@ -358,17 +358,9 @@ def _find_group(store: Store, group_id: int, recognizer_id: str) -> Any:
 @unknowns.command("name")
 @click.argument("group_id", metavar="ID", type=int)
 @click.argument("name")
-@click.option("--ctx", type=click.IntRange(min=-1), default=0, help="CUDA device, -1 for CPU.")
-@pack_options
 @db_option
-def name_group(
-    group_id: int,
-    name: str,
-    ctx: int,
-    model_pack: str | None,
-    model_dir: Path | None,
-    db: Path | None,
-) -> None:
+@engine_options
+def name_group(group_id: int, name: str, db: Path | None, engine_opts: EngineOptions) -> None:
     """Enrol a group as NAME: its best face crops go through the same photo checks as
     `import`, and its sightings become NAME's.
 
@@ -376,18 +368,15 @@ def name_group(
     Example:
       face-recognizer unknowns name 3 "Ana Lima"
     """
-    from face_recognizer.engine import Engine
     from face_recognizer.enrol import enrol_images
-    from face_recognizer.models import find_pack
     from face_recognizer.sightings.groups import best_crops
     from face_recognizer.store.base import normalize_name
 
     name = normalize_name(name)
-    pack = find_pack(model_pack, model_dir)
+    engine = load_engine(engine_opts)
     with _open(db) as store:
-        group = _find_group(store, group_id, pack.recognizer_id)
+        group = _find_group(store, group_id, engine.pack.recognizer_id)
         crops = best_crops(store, group, NAME_CROPS)
-        engine = Engine(pack, ctx=ctx)
         report = enrol_images(
             engine, store, name, [c for _, c in crops], [f"sighting {i}" for i, _ in crops]
         )
