@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,7 +33,14 @@ from face_recognizer.errors import (
 )
 from face_recognizer.images import decode_image, pixels_sha256, prefetch, read_image_bytes
 from face_recognizer.quality import PhotoCheck, check_photo, detect_for_enrolment
-from face_recognizer.store.base import AddResult, EnrolFace, StoredCrop, normalize_name
+from face_recognizer.store.base import (
+    NEAR_DUPLICATE_SIMILARITY,
+    AddResult,
+    EnrolFace,
+    SimilarFace,
+    StoredCrop,
+    normalize_name,
+)
 from face_recognizer.types import Detections
 
 if TYPE_CHECKING:
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DUPLICATE",
     "NOT_FOUND",
+    "TAKEN",
     "TOO_LARGE",
     "UNREADABLE",
     "AlignedFace",
@@ -69,6 +77,7 @@ NOT_FOUND = "not found"
 UNREADABLE = "unreadable"
 TOO_LARGE = "too large"
 DUPLICATE = "already stored"
+TAKEN = "already enrolled as"  # + the name of the person who has the same photo file
 EMBED_BATCH = 32  # crops per recognizer call
 READ_WORKERS = 2
 
@@ -78,9 +87,20 @@ class FaceStore(Protocol):
 
     def source_hashes(self, name: str) -> set[str]: ...
 
-    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult: ...
+    def add_faces(
+        self,
+        name: str,
+        faces: Sequence[EnrolFace],
+        recognizer_id: str,
+        *,
+        same_photo_ok: bool = False,
+    ) -> AddResult: ...
 
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None: ...
+
+    def similar_faces(
+        self, name: str, faces: Sequence[EnrolFace], recognizer_id: str, threshold: float
+    ) -> list[SimilarFace]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +199,7 @@ class EnrolReport:
         added: faces stored now.
         duplicates: photos not stored again (same content already stored, or given twice).
         created: whether the person is new.
+        similar: stored faces nearly identical to another person's photo (a warning).
     """
 
     name: str
@@ -186,6 +207,7 @@ class EnrolReport:
     added: int = 0
     duplicates: int = 0
     created: bool = False
+    similar: tuple[SimilarFace, ...] = ()
 
     @property
     def skipped(self) -> Counter[str]:
@@ -202,6 +224,10 @@ class EnrolReport:
             "created": self.created,
             "skipped": dict(self.skipped.most_common()),
             "photos": [p.to_json() for p in self.photos],
+            "similar": [
+                {"source": s.source, "name": s.name, "similarity": round(s.similarity, 3)}
+                for s in self.similar
+            ],
         }
 
 
@@ -353,12 +379,15 @@ def enrol_person(
     photos: Iterable[Photo | PhotoResult],
     *,
     on_photo: Callable[[PhotoResult], None] | None = None,
+    same_photo_ok: bool = False,
 ) -> EnrolReport:
     """Check, embed and store one person's photos; the usable ones in one transaction.
 
-    Photos already stored for `name` (same bytes) are not added again. Nothing is stored
-    when no photo is usable. Raises `GalleryError` when the gallery holds another model
-    pack's embeddings (before any photo is examined).
+    Photos already stored for `name` (same bytes) are not added again; one stored for
+    another person gets the reason "already enrolled as NAME" unless `same_photo_ok`. Faces
+    nearly identical to another person's photo are stored and listed in `similar`. Nothing
+    is stored when no photo is usable. Raises `GalleryError` when the gallery holds another
+    model pack's embeddings (before any photo is examined).
     """
     name = normalize_name(name)
     rid = engine.pack.recognizer_id
@@ -368,9 +397,24 @@ def enrol_person(
     duplicates = sum(1 for r in results if r.reason == DUPLICATE)
     if not faces:
         return EnrolReport(name, tuple(results), 0, duplicates, False)
-    added = store.add_faces(name, faces, rid)
+    added = store.add_faces(name, faces, rid, same_photo_ok=same_photo_ok)
+    owners = dict(added.taken)
+    if owners:
+        results = [
+            replace(r, reason=f"{TAKEN} {owners[r.source]}", face=None)
+            if r.face is not None and r.source in owners
+            else r
+            for r in results
+        ]
+    kept = [face for face in faces if face.source not in owners]
+    similar = store.similar_faces(name, kept, rid, NEAR_DUPLICATE_SIMILARITY) if kept else []
     return EnrolReport(
-        name, tuple(results), added.added, duplicates + added.duplicates, added.created
+        name,
+        tuple(results),
+        added.added,
+        duplicates + added.duplicates,
+        added.created,
+        tuple(similar),
     )
 
 
@@ -381,9 +425,12 @@ def enrol_files(
     paths: Sequence[Path],
     *,
     on_photo: Callable[[PhotoResult], None] | None = None,
+    same_photo_ok: bool = False,
 ) -> EnrolReport:
     """`enrol_person` for photo files (read a few ahead on threads)."""
-    return enrol_person(engine, store, name, read_photos(paths), on_photo=on_photo)
+    return enrol_person(
+        engine, store, name, read_photos(paths), on_photo=on_photo, same_photo_ok=same_photo_ok
+    )
 
 
 def enrol_images(
@@ -424,11 +471,15 @@ def enrol_tree(
     people: Sequence[tuple[str, Sequence[Path]]],
     *,
     on_photo: Callable[[PhotoResult], None] | None = None,
+    same_photo_ok: bool = False,
 ) -> list[EnrolReport]:
     """`enrol_files` for each (person, photos) of a `DIR/<person>/<photos>` tree
     (`images.photo_tree`); one transaction per person."""
     return [
-        enrol_files(engine, store, name, list(files), on_photo=on_photo) for name, files in people
+        enrol_files(
+            engine, store, name, list(files), on_photo=on_photo, same_photo_ok=same_photo_ok
+        )
+        for name, files in people
     ]
 
 

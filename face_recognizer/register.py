@@ -28,7 +28,7 @@ from face_recognizer.enrol import AlignedFace, align_face, photo_from_array
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.images import is_image_path
 from face_recognizer.quality import PhotoCheck, check_photo
-from face_recognizer.store.base import EnrolFace
+from face_recognizer.store.base import EnrolFace, SimilarFace
 from face_recognizer.store.sqlite import DB_FILE, AddResult, Gallery
 from face_recognizer.types import Detections, Frame
 
@@ -109,9 +109,24 @@ class GalleryAt:
             with Gallery(self.db_dir, create=False) as gallery:
                 gallery.check_pack(recognizer_id, faces)
 
-    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+    def add_faces(
+        self,
+        name: str,
+        faces: Sequence[EnrolFace],
+        recognizer_id: str,
+        *,
+        same_photo_ok: bool = False,
+    ) -> AddResult:
         with Gallery(self.db_dir) as gallery:
-            return gallery.add_faces(name, faces, recognizer_id)
+            return gallery.add_faces(name, faces, recognizer_id, same_photo_ok=same_photo_ok)
+
+    def similar_faces(
+        self, name: str, faces: Sequence[EnrolFace], recognizer_id: str, threshold: float
+    ) -> list[SimilarFace]:
+        if not self._exists():
+            return []
+        with Gallery(self.db_dir, create=False) as gallery:
+            return gallery.similar_faces(name, faces, recognizer_id, threshold)
 
 
 def source_label(spec: str) -> str:

@@ -155,7 +155,8 @@ def test_a_version_1_gallery_is_upgraded_and_keeps_its_faces(tmp_path, faces):
         assert [(p.name, p.photos) for p in gallery.people()] == [("Old Timer", 1)]
         _, vectors = gallery.embeddings(RID)
         assert np.array_equal(vectors[0], faces[0].embedding)
-        assert gallery.owners_of(["h1", "nope"]) == {"h1": "Old Timer"}
+        again = gallery.add_faces("New", [_copy(faces[0], "h1")], RID)  # uses the new index
+        assert (again.added, again.taken) == (0, (("yaoming.jpg", "Old Timer"),))
     with contextlib.closing(sqlite3.connect(db / DB_FILE)) as conn:
         steps = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
@@ -209,6 +210,23 @@ def test_matcher_refreshes_through_the_change_token(tmp_path, faces):
         gallery.set_setting("threshold", "0.9")
         assert matcher.refresh() is True
         assert matcher.threshold == pytest.approx(0.9)
+
+
+def test_one_photo_file_one_name_unless_asked(tmp_path, faces):
+    with Gallery(tmp_path) as gallery:
+        gallery.add_faces("Alpha", [faces[0]], RID)
+        refused = gallery.add_faces("Beta", [faces[0], faces[1]], RID)
+        assert (refused.added, refused.duplicates, refused.taken) == (
+            1,
+            0,
+            ((faces[0].source, "Alpha"),),
+        )
+        near = gallery.similar_faces("Gamma", [faces[0], faces[2]], RID, 0.81)
+        assert [(s.source, s.name) for s in near] == [(faces[0].source, "Alpha")]
+        assert near[0].similarity == pytest.approx(1.0, abs=1e-5)
+        assert gallery.similar_faces("Alpha", [faces[0]], RID, 0.81) == []  # not another's
+        anyway = gallery.add_faces("Beta", [faces[0]], RID, same_photo_ok=True)
+        assert (anyway.added, anyway.taken) == (1, ())
 
 
 def test_merge_moves_faces_and_drops_the_duplicates(tmp_path, faces):

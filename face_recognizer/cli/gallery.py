@@ -9,13 +9,25 @@ from typing import TYPE_CHECKING
 
 import click
 
-from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import (
+    SAME_PHOTO_OK,
+    EngineOptions,
+    db_option,
+    engine_options,
+    load_engine,
+)
 from face_recognizer.images import photo_tree
 from face_recognizer.store.base import normalize_name
 from face_recognizer.store.sqlite import Gallery, resolve_db_dir
 
 if TYPE_CHECKING:
     from face_recognizer.enrol import EnrolReport
+
+
+NOT_WIPED = (
+    "{} is gone from the gallery, but another program reading it (a running recognize or "
+    "serve) keeps the old data in the gallery's files until it closes."
+)
 
 
 def _open(db: Path | None) -> Gallery:
@@ -86,7 +98,10 @@ def remove_person(name: str, yes: bool, db: Path | None) -> None:
             click.echo("Nothing removed.")
             return
         removed = gallery.remove_person(found.name)
+        wiped = gallery.wiped
     click.echo(f"Removed {found.name} ({removed} photos, {seen} sightings).")
+    if not wiped:
+        click.echo(NOT_WIPED.format(found.name), err=True)
 
 
 @people.command("rename")
@@ -102,7 +117,10 @@ def rename_person(old: str, new: str, db: Path | None) -> None:
     """
     with _open(db) as gallery:
         gallery.rename_person(old, new)
+        wiped = gallery.wiped
     click.echo(f"Renamed {old.strip()} to {new.strip()}.")
+    if not wiped:
+        click.echo(NOT_WIPED.format(old.strip()), err=True)
 
 
 # -- import -------------------------------------------------------------------------------
@@ -122,14 +140,18 @@ def person_line(report: EnrolReport) -> str:
 
 @click.command("import")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@SAME_PHOTO_OK
 @db_option
 @engine_options
-def import_folder(folder: Path, db: Path | None, engine_opts: EngineOptions) -> None:
+def import_folder(
+    folder: Path, same_photo_ok: bool, db: Path | None, engine_opts: EngineOptions
+) -> None:
     """Enrol a tree of photos: FOLDER/<person name>/<photos>, one folder per person.
 
     Photos with no face, several faces, a face too small, too blurred or turned too far
     are skipped, with the reason per person. Photos already enrolled (same file content)
-    are not added again.
+    are not added again, nor is a photo file already enrolled under another person (unless
+    --same-photo-ok); a face nearly identical to another person's photo gets a warning.
 
     \b
     Example:
@@ -143,8 +165,16 @@ def import_folder(folder: Path, db: Path | None, engine_opts: EngineOptions) -> 
         gallery.check_pack(engine.pack.recognizer_id)
         total = sum(len(files) for _, files in plan)
         with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-            reports = enrol_tree(engine, gallery, plan, on_photo=lambda _: bar.update(1))
+            reports = enrol_tree(
+                engine,
+                gallery,
+                plan,
+                on_photo=lambda _: bar.update(1),
+                same_photo_ok=same_photo_ok,
+            )
     for report in reports:
+        for near in report.similar:
+            click.echo(f"Warning: {near.sentence()}", err=True)
         click.echo(person_line(report))
     used = sum(r.added for r in reports)
     enrolled = sum(1 for r in reports if r.added)

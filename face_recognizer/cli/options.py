@@ -16,6 +16,30 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _Similarity(click.FloatRange):
+    """A cosine similarity in [-1, 1]; click's FloatRange lets `nan` through."""
+
+    name = "similarity"
+
+    def __init__(self) -> None:
+        super().__init__(-1.0, 1.0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:  # nan
+            self.fail(f"{value!r} is not a number; give a similarity between -1 and 1.", param, ctx)
+        return number
+
+
+SIMILARITY = _Similarity()
+
+SAME_PHOTO_OK = click.option(
+    "--same-photo-ok",
+    is_flag=True,
+    help="Enrol a photo even when the same file is already enrolled under another person.",
+)
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     ctx: int
@@ -112,7 +136,7 @@ def threshold_option(func: F) -> F:
     """Add --threshold (a similarity in [-1, 1]; default: the gallery's, else built in)."""
     return click.option(
         "--threshold",
-        type=click.FloatRange(-1.0, 1.0),
+        type=SIMILARITY,
         default=None,
         help="Similarity needed for 'same person' (default: the gallery's setting, else the "
         "built-in one).",

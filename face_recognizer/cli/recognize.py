@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import (
+    SIMILARITY,
+    EngineOptions,
+    db_option,
+    engine_options,
+    load_engine,
+)
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import FrameResult
 
@@ -33,7 +39,7 @@ _EMPTY_HINT = (
 @engine_options
 @click.option(
     "--threshold",
-    type=click.FloatRange(-1.0, 1.0),
+    type=SIMILARITY,
     default=None,
     help="Minimum similarity of a voting neighbour (default: the gallery's, else calibrated).",
 )

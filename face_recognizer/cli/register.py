@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from face_recognizer.cli.options import EngineOptions, db_option, engine_options, load_engine
+from face_recognizer.cli.options import (
+    SAME_PHOTO_OK,
+    EngineOptions,
+    db_option,
+    engine_options,
+    load_engine,
+)
 from face_recognizer.errors import FaceRecognizerError
 
 if TYPE_CHECKING:
@@ -54,6 +60,7 @@ def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str
     help="Register from the photo files and folders given after it, without a window.",
 )
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
+@SAME_PHOTO_OK
 @db_option
 @engine_options
 def register(
@@ -61,6 +68,7 @@ def register(
     source: str | None,
     from_images: bool,
     paths: tuple[Path, ...],
+    same_photo_ok: bool,
     db: Path | None,
     engine_opts: EngineOptions,
 ) -> None:
@@ -91,15 +99,19 @@ def register(
     name = normalize_name(name)
     db_dir = resolve_db_dir(db)
     if from_images:
-        _register_images(name, paths, db_dir, engine_opts)
+        _register_images(name, paths, db_dir, engine_opts, same_photo_ok)
     else:
         _register_live(name, source or "0", db_dir, engine_opts)
 
 
 def _register_images(
-    name: str, paths: tuple[Path, ...], db_dir: Path, engine_opts: EngineOptions
+    name: str,
+    paths: tuple[Path, ...],
+    db_dir: Path,
+    engine_opts: EngineOptions,
+    same_photo_ok: bool = False,
 ) -> None:
-    from face_recognizer.enrol import enrol_files
+    from face_recognizer.enrol import TAKEN, enrol_files
     from face_recognizer.register import GalleryAt, existing_photos, image_paths
 
     files = image_paths(paths)
@@ -111,7 +123,17 @@ def _register_images(
     def say(result: PhotoResult) -> None:
         click.echo(f"{result.source}: {result.reason or 'ok'}")
 
-    report = enrol_files(engine, GalleryAt(db_dir), name, files, on_photo=say)
+    report = enrol_files(
+        engine, GalleryAt(db_dir), name, files, on_photo=say, same_photo_ok=same_photo_ok
+    )
+    for near in report.similar:
+        click.echo(f"Warning: {near.sentence()}", err=True)
+    taken = [p for p in report.photos if (p.reason or "").startswith(TAKEN)]
+    if taken and not report.added and not report.duplicates:
+        raise FaceRecognizerError(
+            f"{taken[0].source} is {taken[0].reason}; nothing was stored for {name}.",
+            hint="One photo file belongs to one person: add --same-photo-ok to enrol it anyway.",
+        )
     if not report.added and not report.duplicates:
         what = "The photo has no" if len(files) == 1 else f"None of the {len(files)} photos has a"
         raise FaceRecognizerError(f"{what} usable face; nothing was stored.")

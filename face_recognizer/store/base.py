@@ -28,6 +28,9 @@ from face_recognizer.errors import GalleryError
 from face_recognizer.types import Person
 
 MAX_NAME_LEN = 100
+# A face at least this similar to another person's stored photo is "nearly the same photo"
+# (`Store.similar_faces`): measured with bench/near_duplicates.py (README, "What survives what").
+NEAR_DUPLICATE_SIMILARITY = 0.81
 REINDEX_HINT = "Run `face-recognizer reindex` to re-embed the stored faces with this pack."
 
 
@@ -77,13 +80,30 @@ class EnrolFace:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    """What `Store.add_faces` did: the person's id, faces added, duplicates skipped,
-    and whether the person was new."""
+    """What `Store.add_faces` did: the person's id, faces added, duplicates skipped (photos
+    this person already has), whether the person was new, and `taken`: (source, name) of each
+    face refused because another person has the same photo file."""
 
     person_id: int
     added: int
     duplicates: int
     created: bool
+    taken: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarFace:
+    """A face to enrol that is nearly identical to a stored photo of another person."""
+
+    source: str
+    name: str
+    similarity: float
+
+    def sentence(self) -> str:
+        return (
+            f"{self.source} shows a face nearly identical to one of {self.name}'s photos "
+            f"(similarity {self.similarity:.2f}); is it filed under the right person?"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +371,9 @@ class Store(abc.ABC):
 
     #: Where the gallery lives, for messages (a folder, or a URL without its password).
     location: str
+    #: False when the last removal is gone from the gallery but not yet from its files,
+    #: because another process still reads the old data (see `wipe`).
+    wiped: bool = True
 
     # -- transactions and changes ------------------------------------------------------------
     @abc.abstractmethod
@@ -378,13 +401,47 @@ class Store(abc.ABC):
 
     # -- people and faces ------------------------------------------------------------------
     @abc.abstractmethod
-    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+    def add_faces(
+        self,
+        name: str,
+        faces: Sequence[EnrolFace],
+        recognizer_id: str,
+        *,
+        same_photo_ok: bool = False,
+    ) -> AddResult:
         """Store `faces` for `name` in one transaction, creating the person if new.
 
         Faces whose `source_hash` this person already has are skipped (counted as duplicates);
-        a new person with nothing new is not created. GalleryError when the gallery holds
-        another pack's embeddings or the embedding size differs from the stored ones.
+        so are faces whose `source_hash` another person has (one photo, one name: listed in
+        `AddResult.taken`) unless `same_photo_ok`. A new person with nothing new is not
+        created. GalleryError when the gallery holds another pack's embeddings or the
+        embedding size differs from the stored ones.
         """
+
+    def similar_faces(
+        self, name: str, faces: Sequence[EnrolFace], recognizer_id: str, threshold: float
+    ) -> list[SimilarFace]:
+        """For each of `faces` (to be enrolled as `name`) whose embedding is at least
+        `threshold` similar to a stored face of another person: that person and the
+        similarity (the best one per face)."""
+        labels, vectors = self.embeddings(recognizer_id)
+        if not faces or len(labels) == 0:
+            return []
+        names = self.person_names()
+        others = np.array([names.get(int(i)) != normalize_name(name) for i in labels])
+        if not others.any():
+            return []
+        labels, vectors = labels[others], vectors[others]
+        found = []
+        for face in faces:
+            if face.embedding.shape[0] != vectors.shape[1]:
+                continue
+            sims = vectors @ face.embedding
+            best = int(np.argmax(sims))
+            if sims[best] >= threshold:
+                who = names.get(int(labels[best]), "?")
+                found.append(SimilarFace(face.source, who, float(sims[best])))
+        return found
 
     @abc.abstractmethod
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
@@ -394,6 +451,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def remove_person(self, name: str) -> int:
         """Delete a person with all their faces; returns how many faces went."""
+
+    def wipe(self) -> bool:
+        """Make removed data unreadable in the store's files now; False (and `wiped` False)
+        when another process's long read still holds it: it goes when that process lets go.
+        Stores that never keep removed data readable return True."""
+        return True
 
     @abc.abstractmethod
     def rename_person(self, old: str, new: str) -> None:
@@ -442,11 +505,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def source_hashes(self, name: str) -> set[str]:
         """The `source_hash` of every face `name` has (empty for someone not enrolled)."""
-
-    @abc.abstractmethod
-    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
-        """source_hash -> the name of the person holding a face with it (for the hashes any
-        person holds): one photo file belongs to one person."""
 
     @abc.abstractmethod
     def face_count(self) -> int:

@@ -396,7 +396,14 @@ class Gallery(Store):
         return self
 
     # -- writing ---------------------------------------------------------------------------
-    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+    def add_faces(
+        self,
+        name: str,
+        faces: Sequence[EnrolFace],
+        recognizer_id: str,
+        *,
+        same_photo_ok: bool = False,
+    ) -> AddResult:
         name = normalize_name(name)
         with self._transaction() as conn:
             self.check_pack(recognizer_id, faces)
@@ -410,7 +417,17 @@ class Gallery(Store):
             else:
                 person_id = int(row[0])
             added = 0
+            taken: list[tuple[str, str]] = []
             for face in faces:
+                if not same_photo_ok:
+                    owner = conn.execute(
+                        "SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                        " WHERE f.source_hash = ? AND f.person_id != ? LIMIT 1",
+                        (face.source_hash, person_id),
+                    ).fetchone()
+                    if owner is not None:
+                        taken.append((face.source, str(owner[0])))
+                        continue
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO faces (person_id, recognizer_id, embedding, crop_png,"
                     " source, source_hash, created, det_score, face_px, blur)"
@@ -431,7 +448,8 @@ class Gallery(Store):
                 added += cursor.rowcount
             if created and added == 0:  # a new person with nothing new: do not create
                 conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-        return AddResult(person_id, added, len(faces) - added, created and added > 0)
+        duplicates = len(faces) - added - len(taken)
+        return AddResult(person_id, added, duplicates, created and added > 0, tuple(taken))
 
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
         with self._use() as conn:
@@ -588,19 +606,6 @@ class Gallery(Store):
                 (name,),
             ).fetchall()
         return {str(r[0]) for r in rows}
-
-    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        with self._use() as conn:
-            for digest in dict.fromkeys(source_hashes):
-                row = conn.execute(
-                    "SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id"
-                    " WHERE f.source_hash = ? ORDER BY f.id LIMIT 1",
-                    (digest,),
-                ).fetchone()
-                if row is not None:
-                    owners[digest] = str(row[0])
-        return owners
 
     def face_count(self) -> int:
         with self._use() as conn:
