@@ -58,5 +58,9 @@ class GalleryError(FaceRecognizerError):
     """The gallery database is missing, corrupt, foreign, or made with another model pack."""
 
 
+class GalleryUnavailableError(GalleryError):
+    """The gallery's server cannot be reached right now; the same call may work later."""
+
+
 class FaceCountError(FaceRecognizerError):
     """A photo that must hold one face holds none or several."""

@@ -1,0 +1,556 @@
+"""The gallery on a PostgreSQL server, shared by several stations (`--db postgresql://...`).
+
+Same tables and behaviour as the SQLite store (`store/base.py`, `MIGRATIONS`); what differs:
+
+* Connections come from a `psycopg_pool` pool, so a process with threads (`serve`) makes
+  concurrent calls, and a connection the server dropped is replaced by itself: a station
+  that lost the server fails the calls made meanwhile (`GalleryUnavailableError`) and works
+  again once the server is back, with no restart.
+* Changes by other stations: statement triggers on `people`, `faces` and `settings` count
+  every write in the one-row table `gallery_changes`. `change_token()` is that counter,
+  read by a background thread every `WATCH_SECONDS` over its own connection, so a live loop
+  asking every second never waits on the network; while the server is away it raises
+  `GalleryUnavailableError`, and the caller goes on with what it has.
+* Two stations enrolling the same person at once: the person's row is made with
+  `INSERT ... ON CONFLICT DO NOTHING` (the second waits for the first to commit and then
+  uses its row), and faces are unique per (person, source_hash), so both sets of photos end
+  up stored once each.
+* The schema is created and upgraded under an advisory lock, so stations starting together
+  do not race.
+
+The password of the URL is never shown: `location` and every message carry the URL with
+`***` in its place (`redact`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from face_recognizer.errors import GalleryError, GalleryUnavailableError
+from face_recognizer.store.base import (
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    REINDEX_HINT,
+    SCHEMA_VERSION,
+    AddResult,
+    EnrolFace,
+    Store,
+    StoredCrop,
+    normalize_name,
+)
+from face_recognizer.store.sqlite import _decode_png as decode_png
+from face_recognizer.store.sqlite import _encode_png as encode_png
+from face_recognizer.types import Person
+
+DIALECT = "postgresql"
+URL_SCHEMES = ("postgresql", "postgres")
+INSTALL_HINT = "Install the PostgreSQL extra: pip install 'face-recognizer[postgres]'."
+CONNECT_SECONDS = 5  # a server that does not answer within this is "unreachable"
+WATCH_SECONDS = 0.25  # how often the change counter is read
+POOL_SIZE = 4
+LOCK_KEY = 0x46524543  # "FREC": the advisory lock held while the schema is created/upgraded
+
+# Counting writes for `change_token`: one row, bumped once per writing statement.
+_CHANGE_COUNTER = """
+CREATE TABLE IF NOT EXISTS gallery_changes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    counter BIGINT NOT NULL
+);
+INSERT INTO gallery_changes (id, counter) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+CREATE OR REPLACE FUNCTION gallery_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE gallery_changes SET counter = counter + 1 WHERE id = 1;
+    RETURN NULL;
+END $$
+"""
+_COUNTED_TABLES = ("people", "faces", "settings")
+
+
+def is_postgres_url(spec: object) -> bool:
+    """Whether `spec` (a --db value) names a PostgreSQL server rather than a folder."""
+    return str(spec).split("://", 1)[0].lower() in URL_SCHEMES and "://" in str(spec)
+
+
+def redact(url: str) -> str:
+    """`url` with its password replaced by `***` (also a `password=` query parameter)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = "&".join(
+        "password=***" if item.lower().startswith("password=") else item
+        for item in parts.query.split("&")
+        if item
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _password(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.password:
+        return parts.password
+    for item in parts.query.split("&"):
+        if item.lower().startswith("password="):
+            return item.split("=", 1)[1]
+    return None
+
+
+def _driver() -> tuple[Any, Any]:
+    """(psycopg, psycopg_pool), imported late: the extra is optional."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise GalleryError(
+            "A postgresql:// gallery needs the psycopg driver, which is not installed.",
+            hint=INSTALL_HINT,
+        ) from exc
+    return psycopg, psycopg_pool
+
+
+class PostgresStore(Store):
+    """The gallery in the PostgreSQL database named by `url` (see the module docstring).
+
+    Args:
+        url: ``postgresql://user:password@host:port/dbname`` (libpq's URL form).
+        create: when False, a database without a gallery is a GalleryError instead of
+            getting one.
+        pool_size: most connections this process opens at once.
+
+    Raises:
+        GalleryError: the server cannot be reached, refuses the login, the database holds
+            another program's tables, or a gallery from a newer version. Nothing is written.
+    """
+
+    def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_SIZE) -> None:
+        self.url = url
+        self.location = redact(url)
+        self._secret = _password(url)
+        self._psycopg, pool_module = _driver()
+        self._local = threading.local()
+        self._own_writes = 0
+        self._watch_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._counter: int | None = None
+        self._offline: str | None = None
+        with self._connect() as conn:
+            self._prepare(conn, create)
+        self._pool = pool_module.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, int(pool_size)),
+            open=False,
+            check=pool_module.ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_SECONDS},
+            timeout=CONNECT_SECONDS,
+            name="face-recognizer",
+        )
+        self._pool.open(wait=False)
+
+    # -- connections and errors ------------------------------------------------------------
+    def _clean(self, text: object) -> str:
+        """`text` without the password, for messages."""
+        message = str(text).strip().replace(self.url, self.location)
+        if self._secret:
+            message = message.replace(self._secret, "***")
+        return message
+
+    def _unavailable(self, exc: BaseException) -> GalleryUnavailableError:
+        reason = self._clean(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return GalleryUnavailableError(
+            f"The gallery server at {self.location} cannot be reached ({reason}).",
+            hint="Check that it runs and that this machine may connect to it.",
+        )
+
+    def _connect(self) -> Any:
+        """One new autocommit connection; GalleryError naming the reason when refused."""
+        psycopg = self._psycopg
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_SECONDS)
+        except psycopg.OperationalError as exc:
+            reason = self._clean(exc)
+            if "password authentication failed" in reason or "no password supplied" in reason:
+                raise GalleryError(
+                    f"The gallery server at {self.location} refused the login ({reason}).",
+                    hint="Check the user name and password in --db / $FACE_RECOGNIZER_DB.",
+                ) from exc
+            if "does not exist" in reason and "database" in reason:
+                raise GalleryError(
+                    f"The database of {self.location} does not exist on its server.",
+                    hint="Create it first (createdb NAME), then point --db at it.",
+                ) from exc
+            raise self._unavailable(exc) from exc
+        except psycopg.Error as exc:
+            raise GalleryError(f"{self.location} cannot be opened: {self._clean(exc)}.") from exc
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[Any]:
+        """The connection of this thread's open transaction, else one from the pool; a
+        server gone away becomes a GalleryUnavailableError (the pool replaces the link)."""
+        bound = getattr(self._local, "conn", None)
+        if bound is not None:
+            yield bound
+            return
+        psycopg = self._psycopg
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except GalleryError:
+            raise
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._unavailable(exc) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):  # PoolTimeout, PoolClosed
+                raise self._unavailable(exc) from exc
+            raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        bound = getattr(self._local, "conn", None)
+        if bound is not None:  # nested: a savepoint inside the open transaction
+            with bound.transaction():
+                yield
+            return
+        with self._conn() as conn:
+            self._local.conn = conn
+            try:
+                with conn.transaction():
+                    yield
+            finally:
+                self._local.conn = None
+        self._own_writes += 1
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        """A transaction on this thread's connection, yielding the connection."""
+        with self.transaction():
+            yield self._local.conn
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2 * CONNECT_SECONDS)
+        self._pool.close()
+
+    # -- schema ----------------------------------------------------------------------------
+    def _prepare(self, conn: Any, create: bool) -> None:
+        """Create or upgrade the schema (one transaction, under the advisory lock)."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = current_schema()"
+                )
+            }
+            if MIGRATIONS_TABLE not in tables:
+                if tables & {"people", "faces", "settings"}:
+                    raise GalleryError(
+                        f"The database {self.location} holds tables of another program, "
+                        "not a face-recognizer gallery.",
+                        hint="Point --db at another database; this one was left as it is.",
+                    )
+                if not create:
+                    raise GalleryError(
+                        f"No gallery at {self.location}.",
+                        hint="Enrol someone first: `face-recognizer register -n NAME` or "
+                        "`face-recognizer import DIR`.",
+                    )
+                conn.execute(
+                    f"CREATE TABLE {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL, applied TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+            row = conn.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchone()
+            version = int(row[0] or 0)
+            if version > SCHEMA_VERSION:
+                raise GalleryError(
+                    f"The gallery {self.location} was made by a newer face-recognizer "
+                    f"(schema {version}, this one reads {SCHEMA_VERSION}).",
+                    hint="Upgrade face-recognizer.",
+                )
+            for step in MIGRATIONS:
+                if step.version <= version:
+                    continue
+                for statement in step.statements(DIALECT):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES (%s, %s)",
+                    (step.version, step.name),
+                )
+            if "gallery_changes" not in tables:
+                conn.execute(_CHANGE_COUNTER)
+                for table in _COUNTED_TABLES:
+                    conn.execute(
+                        f"CREATE TRIGGER {table}_count_change AFTER INSERT OR UPDATE OR DELETE"
+                        f" OR TRUNCATE ON {table}"
+                        " FOR EACH STATEMENT EXECUTE FUNCTION gallery_count_change()"
+                    )
+
+    def schema_version(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchone()
+        return int(row[0] or 0)
+
+    # -- changes by anyone -----------------------------------------------------------------
+    def _read_counter(self, conn: Any) -> int:
+        return int(conn.execute("SELECT counter FROM gallery_changes WHERE id = 1").fetchone()[0])
+
+    def change_token(self) -> Hashable:
+        """(write counter of the gallery, writes of this process). The first call reads it
+        now; later ones return what the watcher thread read last (at most `WATCH_SECONDS`
+        old), or raise GalleryUnavailableError while it cannot reach the server."""
+        with self._watch_lock:
+            if self._watcher is None:
+                with self._conn() as conn:
+                    self._counter = self._read_counter(conn)
+                self._watcher = threading.Thread(
+                    target=self._watch, name="gallery-watch", daemon=True
+                )
+                self._watcher.start()
+            if self._offline is not None:
+                raise GalleryUnavailableError(
+                    self._offline, hint="Recognising with the faces loaded until it is back."
+                )
+            return (self._counter, self._own_writes)
+
+    def _watch(self) -> None:
+        """Keep `_counter` current over a connection of its own; note when the server is
+        away and reconnect (every `WATCH_SECONDS`..2 s) until it is back."""
+        conn = None
+        pause = WATCH_SECONDS
+        while not self._closing.wait(pause):
+            try:
+                if conn is None or conn.closed:
+                    conn = self._psycopg.connect(
+                        self.url, autocommit=True, connect_timeout=CONNECT_SECONDS
+                    )
+                counter = self._read_counter(conn)
+            except self._psycopg.Error as exc:
+                with contextlib.suppress(Exception):
+                    if conn is not None:
+                        conn.close()
+                conn = None
+                self._offline = str(self._unavailable(exc).message)
+                pause = min(2.0, pause * 2)
+                continue
+            self._counter, self._offline, pause = counter, None, WATCH_SECONDS
+        if conn is not None:
+            conn.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+        name = normalize_name(name)
+        with self._write() as conn:
+            self.check_pack(recognizer_id, faces)
+            row = conn.execute(
+                "INSERT INTO people (name, created) VALUES (%s, now())"
+                " ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name,),
+            ).fetchone()
+            created = row is not None
+            if row is None:  # someone else's, maybe committed just now by another station
+                row = conn.execute("SELECT id FROM people WHERE name = %s", (name,)).fetchone()
+            if row is None:
+                raise GalleryError(f"{name!r} was removed by another station meanwhile; retry.")
+            person_id = int(row[0])
+            added = 0
+            with conn.cursor() as cur:
+                for face in faces:
+                    cur.execute(
+                        "INSERT INTO faces (person_id, recognizer_id, embedding, crop_png,"
+                        " source, source_hash, created, det_score, face_px, blur)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, now(), %s, %s, %s)"
+                        " ON CONFLICT (person_id, source_hash) DO NOTHING",
+                        (
+                            person_id,
+                            recognizer_id,
+                            face.embedding.tobytes(),
+                            encode_png(face.crop),
+                            face.source,
+                            face.source_hash,
+                            float(face.det_score),
+                            float(face.face_px),
+                            float(face.blur),
+                        ),
+                    )
+                    added += max(0, cur.rowcount)
+            if created and added == 0:  # a new person with nothing new: do not create
+                conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
+        return AddResult(person_id, added, len(faces) - added, created and added > 0)
+
+    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
+        others = self.recognizer_ids()
+        others.pop(recognizer_id, None)
+        if others:
+            raise GalleryError(
+                f"The gallery {self.location} holds embeddings of another model pack "
+                f"({', '.join(sorted(others))}).",
+                hint=REINDEX_HINT,
+            )
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT octet_length(embedding) FROM faces WHERE recognizer_id = %s LIMIT 1",
+                (recognizer_id,),
+            ).fetchone()
+        sizes = {f.embedding.nbytes for f in faces} | ({int(row[0])} if row else set())
+        if len(sizes) > 1:
+            raise GalleryError("Embeddings of different sizes cannot share one gallery.")
+
+    def _person_id(self, conn: Any, name: str, *, lock: bool = False) -> int:
+        row = conn.execute(
+            "SELECT id FROM people WHERE name = %s" + (" FOR UPDATE" if lock else ""), (name,)
+        ).fetchone()
+        if row is None:
+            raise GalleryError(
+                f"{name!r} is not in the gallery.",
+                hint="`face-recognizer people list` shows who is.",
+            )
+        return int(row[0])
+
+    def remove_person(self, name: str) -> int:
+        name = normalize_name(name)
+        with self._write() as conn:
+            person_id = self._person_id(conn, name, lock=True)
+            deleted = conn.execute("DELETE FROM faces WHERE person_id = %s", (person_id,))
+            photos = deleted.rowcount
+            conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
+        return int(photos)
+
+    def rename_person(self, old: str, new: str) -> None:
+        old, new = normalize_name(old), normalize_name(new)
+        with self._write() as conn:
+            person_id = self._person_id(conn, old, lock=True)
+            if old == new:
+                return
+            if conn.execute("SELECT 1 FROM people WHERE name = %s", (new,)).fetchone():
+                raise GalleryError(
+                    f"{new!r} is already in the gallery.",
+                    hint="Remove one of them first with `face-recognizer people remove`.",
+                )
+            try:
+                with conn.transaction():
+                    conn.execute("UPDATE people SET name = %s WHERE id = %s", (new, person_id))
+            except self._psycopg.errors.UniqueViolation as exc:  # taken meanwhile
+                raise GalleryError(f"{new!r} is already in the gallery.") from exc
+
+    def move_faces(self, source: str, target: str) -> int:
+        source, target = normalize_name(source), normalize_name(target)
+        with self._write() as conn:
+            from_id = self._person_id(conn, source, lock=True)
+            to_id = self._person_id(conn, target, lock=True)
+            moved = conn.execute(
+                "UPDATE faces SET person_id = %s WHERE person_id = %s AND source_hash NOT IN"
+                " (SELECT source_hash FROM faces WHERE person_id = %s)",
+                (to_id, from_id, to_id),
+            ).rowcount
+            conn.execute("DELETE FROM faces WHERE person_id = %s", (from_id,))
+            conn.execute("DELETE FROM people WHERE id = %s", (from_id,))
+        return int(moved)
+
+    def replace_embeddings(
+        self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
+    ) -> None:
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(face_ids):
+            raise ValueError(f"need one embedding per face id, got {vectors.shape}")
+        with self._write() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE faces SET embedding = %s, recognizer_id = %s WHERE id = %s",
+                [
+                    (v.tobytes(), recognizer_id, int(i))
+                    for i, v in zip(face_ids, vectors, strict=True)
+                ],
+            )
+            stale = conn.execute(
+                "SELECT count(*) FROM faces WHERE recognizer_id <> %s", (recognizer_id,)
+            ).fetchone()[0]
+            if stale:
+                raise GalleryError("The gallery changed while it was re-embedded; run it again.")
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, str(value)),
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+    def get_setting(self, key: str) -> str | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def people(self) -> list[Person]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT p.id, p.name, count(f.id), p.created FROM people p"
+                " LEFT JOIN faces f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name"
+                ' COLLATE "C"'
+            ).fetchall()
+        return [Person(int(i), n, int(c), t) for i, n, c, t in rows]
+
+    def person_names(self) -> dict[int, str]:
+        with self._conn() as conn:
+            return {int(i): n for i, n in conn.execute("SELECT id, name FROM people")}
+
+    def recognizer_ids(self) -> dict[str, int]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT recognizer_id, count(*) FROM faces GROUP BY recognizer_id"
+            ).fetchall()
+        return {str(r): int(c) for r, c in rows}
+
+    def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        # binary results: bytea arrives as raw bytes, not as hex text twice its size
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute(
+                "SELECT person_id, embedding FROM faces WHERE recognizer_id = %s ORDER BY id",
+                (recognizer_id,),
+            ).fetchall()
+        labels = np.array([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return labels, np.zeros((0, 0), dtype=np.float32)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return labels, vectors.reshape(len(rows), -1).copy()
+
+    def crops(self) -> list[StoredCrop]:
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
+        return [StoredCrop(int(i), int(p), decode_png(bytes(b))) for i, p, b in rows]
+
+    def source_hashes(self, name: str) -> set[str]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT f.source_hash FROM faces f JOIN people p ON p.id = f.person_id"
+                " WHERE p.name = %s",
+                (normalize_name(name),),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT f.source_hash, p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                " WHERE f.source_hash = ANY(%s) ORDER BY f.id",
+                (list(source_hashes),),
+            ).fetchall()
+        owners: dict[str, str] = {}
+        for digest, name in rows:
+            owners.setdefault(str(digest), str(name))
+        return owners
+
+    def face_count(self) -> int:
+        with self._conn() as conn:
+            return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
