@@ -7,14 +7,17 @@ that named at most 0.1% of ~3,000 stranger photos in `bench/calibrate_threshold.
 
 `Matcher` keeps a `VectorIndex` of one model pack's embeddings and rebuilds it when the
 gallery changes, also when another process wrote to it (`refresh`, cheap when unchanged).
+While a gallery server cannot be reached, `refresh` keeps the index it has (`offline` says
+why) and rebuilds once the server is back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
+from face_recognizer.errors import GalleryUnavailableError
 from face_recognizer.index import VectorIndex
 from face_recognizer.store.base import Store
 from face_recognizer.types import Match
@@ -65,9 +68,12 @@ class Matcher:
         k: neighbours per query (>= 1).
         threshold: minimum similarity of a voting neighbour; None: the gallery's
             "threshold" setting, else `DEFAULT_THRESHOLD`.
+        on_connection: called with one sentence when the gallery's server is lost and once
+            more when it is back (not per refresh); the CLI prints it.
 
     Raises:
-        GalleryError: the gallery holds faces, but none made by this pack.
+        GalleryError: the gallery holds faces, but none made by this pack, or (only here,
+            not in later refreshes) cannot be reached.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class Matcher:
         recognizer_id: str,
         k: int = DEFAULT_K,
         threshold: float | None = None,
+        on_connection: Callable[[str], None] | None = None,
     ) -> None:
         if int(k) < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -88,27 +95,51 @@ class Matcher:
         self._token: Hashable = None
         self._index = VectorIndex(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         self._names: dict[int, str] = {}
-        self.refresh()
+        self._on_connection = on_connection
+        self.offline: str | None = None
+        self._load(self.gallery.change_token())
 
     def refresh(self) -> bool:
         """Rebuild from the gallery if anything was written since the last build.
 
-        Returns True when it rebuilt. Unchanged, it costs one `Store.change_token()`.
+        Returns True when it rebuilt. Unchanged, it costs one `Store.change_token()`. While
+        the gallery cannot be reached it returns False and keeps the index it has.
         """
-        token = self.gallery.change_token()
-        if token == self._token:
+        try:
+            token = self.gallery.change_token()
+            rebuilt = token != self._token and self._load(token)
+        except GalleryUnavailableError as exc:
+            if self.offline is None:
+                self.offline = exc.message
+                self._tell(
+                    f"{exc.message} Recognising with the {self.size} faces loaded meanwhile; "
+                    "reconnecting by itself."
+                )
             return False
+        if self.offline is not None:
+            self.offline = None
+            self._tell(f"The gallery {self.gallery.location!r} is back.")
+        return rebuilt
+
+    def _tell(self, message: str) -> None:
+        if self._on_connection is not None:
+            self._on_connection(message)
+
+    def _load(self, token: Hashable) -> bool:
+        """Read everything first, then swap it in: a failure half-way keeps the old index."""
         labels, vectors = self.gallery.embeddings(self.recognizer_id)
         if len(labels) == 0:  # none of ours: refuse a gallery made with another pack
             self.gallery.check_pack(self.recognizer_id)
-        self._index = VectorIndex(labels, vectors)
-        self._names = self.gallery.person_names()
-        self.people_count = len(np.unique(labels))
+        names = self.gallery.person_names()
         if self._fixed_threshold is not None:
-            self.threshold = self._fixed_threshold
+            threshold = self._fixed_threshold
         else:
             stored = self.gallery.get_setting(THRESHOLD_SETTING)
-            self.threshold = DEFAULT_THRESHOLD if stored is None else check_threshold(stored)
+            threshold = DEFAULT_THRESHOLD if stored is None else check_threshold(stored)
+        self._index = VectorIndex(labels, vectors)
+        self._names = names
+        self.people_count = len(np.unique(labels))
+        self.threshold = threshold
         self._token = token
         return True
 

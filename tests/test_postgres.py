@@ -11,9 +11,11 @@ from pg import PostgresServer
 
 from face_recognizer.errors import GalleryError, GalleryUnavailableError
 from face_recognizer.images import read_image
+from face_recognizer.matcher import Matcher
 from face_recognizer.samples import sample_path
+from face_recognizer.store import open_store
 from face_recognizer.store.base import AddResult, EnrolFace
-from face_recognizer.store.postgres import PostgresStore, is_postgres_url, redact
+from face_recognizer.store.postgres import PostgresStore, redact
 
 RID = "testpack00000001"
 
@@ -42,17 +44,20 @@ def test_server_takes_its_password_only(postgres_server: PostgresServer, pg_url:
         psycopg.connect(postgres_server.url("postgres", password="wrong"))
 
 
-def test_redact_and_url_detection() -> None:
+def test_redact_hides_the_password() -> None:
     assert redact("postgresql://ana:s3cr%40t@db.example:5432/gal") == (
         "postgresql://ana:***@db.example:5432/gal"
     )
     assert redact("postgresql://ana@db/gal?password=x&sslmode=require") == (
         "postgresql://ana@db/gal?password=***&sslmode=require"
     )
-    assert is_postgres_url("postgresql://h/d")
-    assert is_postgres_url("postgres://h/d")
-    assert not is_postgres_url("db")
-    assert not is_postgres_url("/srv/postgresql/gallery")
+    assert redact("postgresql://db.example/gal") == "postgresql://db.example/gal"
+
+
+def test_open_store_picks_postgres_for_a_url(pg_url) -> None:
+    with open_store(pg_url) as store:
+        assert isinstance(store, PostgresStore)
+        assert store.location == redact(pg_url)
 
 
 def test_wrong_password_names_the_fix_and_hides_the_password(postgres_server) -> None:
@@ -182,3 +187,34 @@ def test_server_restart_offline_then_back_by_itself(postgres_server, pg_url, gdp
                 time.sleep(0.1)
         store.add_faces("Bob", gdp_faces[1:2], RID)  # the same object writes again
         assert [p.name for p in store.people()] == ["Ana", "Bob"]
+
+
+def test_matcher_keeps_its_index_while_the_server_is_away(postgres_server, pg_url, gdp_faces):
+    said: list[str] = []
+    with PostgresStore(pg_url) as store:
+        store.add_faces("Duncan", gdp_faces[:1], RID)
+        matcher = Matcher(store, RID, on_connection=said.append)
+        query = np.stack([gdp_faces[0].embedding])
+        assert matcher.match(query)[0].name == "Duncan"
+        postgres_server.stop()
+        try:
+            deadline = time.monotonic() + 10
+            while matcher.offline is None and time.monotonic() < deadline:
+                assert matcher.refresh() is False
+                time.sleep(0.05)
+            for _ in range(5):  # said once, however often it is asked
+                assert matcher.refresh() is False
+            assert matcher.match(query)[0].name == "Duncan"  # the index it has
+        finally:
+            postgres_server.start()
+        assert len(said) == 1
+        assert "cannot be reached" in said[0]
+        assert "1 faces loaded" in said[0]
+        with PostgresStore(pg_url) as other:
+            other.add_faces("Parker", gdp_faces[2:3], RID)
+        deadline = time.monotonic() + 10
+        while not matcher.refresh() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert matcher.offline is None
+        assert said[1] == f"The gallery {store.location!r} is back."
+        assert matcher.match(np.stack([gdp_faces[2].embedding]))[0].name == "Parker"

@@ -19,7 +19,7 @@ from face_recognizer.matcher import Matcher
 from face_recognizer.samples import sample_path
 from face_recognizer.store import open_store, resolve_db
 from face_recognizer.store import sqlite as sqlite_store
-from face_recognizer.store.base import MIGRATIONS, SCHEMA_VERSION, EnrolFace, Store
+from face_recognizer.store.base import MIGRATIONS, SCHEMA_VERSION, EnrolFace, Store, encode_png
 from face_recognizer.store.sqlite import APPLICATION_ID, DB_FILE, Gallery
 
 RID = "testpack00000001"
@@ -140,7 +140,7 @@ def _v1_gallery(db, face: EnrolFace) -> None:
         "INSERT INTO faces (person_id, recognizer_id, embedding, crop_png, source, source_hash,"
         " created, det_score, face_px, blur) VALUES (1, ?, ?, ?, 'x.jpg', 'h1',"
         " '2025-01-01T00:00:00', 0.9, 100, 100)",
-        (RID, face.embedding.tobytes(), sqlite_store._encode_png(face.crop)),
+        (RID, face.embedding.tobytes(), encode_png(face.crop)),
     )
     conn.execute("COMMIT")
     conn.close()

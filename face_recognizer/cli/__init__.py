@@ -52,7 +52,15 @@ def packs() -> None:
 
 def _add_commands() -> None:
     """Commands that live in their own modules (`cli/*.py`), one line each."""
-    from face_recognizer.cli import evaluate, gallery, recognize, register, sightings, verify
+    from face_recognizer.cli import (
+        evaluate,
+        gallery,
+        migrate,
+        recognize,
+        register,
+        sightings,
+        verify,
+    )
 
     for command in (
         recognize.recognize,
@@ -66,6 +74,7 @@ def _add_commands() -> None:
         sightings.sightings,
         sightings.attendance,
         sightings.unknowns,
+        migrate.migrate,
     ):
         cli.add_command(command)
 

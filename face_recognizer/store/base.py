@@ -18,10 +18,12 @@ import abc
 import contextlib
 import re
 import unicodedata
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+import cv2
 import numpy as np
 
 from face_recognizer.errors import GalleryError
@@ -44,6 +46,22 @@ def normalize_name(name: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in clean):
         raise GalleryError(f"The name {clean!r} holds control characters or line breaks.")
     return clean
+
+
+def encode_png(crop: np.ndarray) -> bytes:
+    """A face crop as stored: PNG bytes (lossless)."""
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(crop))
+    if not ok:  # pragma: no cover - PNG encoding of a uint8 image does not fail
+        raise ValueError("could not encode the face crop as PNG")
+    return data.tobytes()
+
+
+def decode_png(blob: bytes) -> np.ndarray:
+    """A stored face crop back as BGR uint8; GalleryError when the bytes are damaged."""
+    image = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise GalleryError("A stored face crop could not be decoded; the gallery is damaged.")
+    return image
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +203,53 @@ class Sighting(SightingInfo):
 
 
 @dataclass(frozen=True, slots=True)
+class FaceRecord:
+    """One stored face with its person's name, as `Store.export_faces` yields it (to copy a
+    gallery: `store.copy`). `crop` is None when exported without crops."""
+
+    name: str
+    recognizer_id: str
+    embedding: np.ndarray
+    crop: np.ndarray | None
+    source: str
+    source_hash: str
+    det_score: float
+    face_px: float
+    blur: float
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> FaceRecord:
+        """From (name, recognizer_id, embedding bytes, crop PNG bytes or None, source,
+        source_hash, det_score, face_px, blur), as both stores select them."""
+        name, rid, emb, png, source, digest, det, px, blur = row
+        return cls(
+            str(name),
+            str(rid),
+            np.frombuffer(bytes(emb), dtype=np.float32).copy(),
+            None if png is None else decode_png(bytes(png)),
+            str(source),
+            str(digest),
+            float(det),
+            float(px),
+            float(blur),
+        )
+
+    def enrol_face(self) -> EnrolFace:
+        """The face as `add_faces` takes it (needs the crop)."""
+        if self.crop is None:
+            raise ValueError("this record was exported without its crop")
+        return EnrolFace(
+            self.embedding,
+            self.crop,
+            self.source,
+            self.source_hash,
+            self.det_score,
+            self.face_px,
+            self.blur,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
     """One numbered schema step: `sql[dialect]` is a script of `;`-separated statements."""
 
@@ -253,6 +318,9 @@ CREATE TABLE faces (
     blur DOUBLE PRECISION NOT NULL,
     UNIQUE (person_id, source_hash)
 );
+-- vectors stay in the row (read at every start), PNGs are compressed already
+ALTER TABLE faces ALTER COLUMN embedding SET STORAGE PLAIN;
+ALTER TABLE faces ALTER COLUMN crop_png SET STORAGE EXTERNAL;
 CREATE INDEX faces_recognizer ON faces (recognizer_id);
 CREATE TABLE settings (
     key TEXT PRIMARY KEY,
@@ -507,6 +575,12 @@ class Store(abc.ABC):
         """The `source_hash` of every face `name` has (empty for someone not enrolled)."""
 
     @abc.abstractmethod
+    @abc.abstractmethod
+    def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
+        """Every stored face, by person name (code point order) then as stored; streamed, so
+        a large gallery is never all in memory. Without `crops`, `FaceRecord.crop` is None."""
+
+    @abc.abstractmethod
     def face_count(self) -> int:
         """How many faces are stored."""
 
@@ -561,6 +635,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_setting(self, key: str) -> str | None:
         """A setting's text, None when unset."""
+
+    @abc.abstractmethod
+    def settings(self) -> dict[str, str]:
+        """Every setting: key -> text."""
 
     @abc.abstractmethod
     def set_setting(self, key: str, value: str) -> None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,23 +41,26 @@ from face_recognizer.store.base import (
     SCHEMA_VERSION,
     AddResult,
     EnrolFace,
+    FaceRecord,
+    NewSighting,
+    Sighting,
     Store,
     StoredCrop,
+    decode_png,
+    encode_png,
     normalize_name,
 )
-from face_recognizer.store.sqlite import _decode_png as decode_png
-from face_recognizer.store.sqlite import _encode_png as encode_png
 from face_recognizer.types import Person
 
 DIALECT = "postgresql"
-URL_SCHEMES = ("postgresql", "postgres")
-INSTALL_HINT = "Install the PostgreSQL extra: pip install 'face-recognizer[postgres]'."
 CONNECT_SECONDS = 5  # a server that does not answer within this is "unreachable"
 WATCH_SECONDS = 0.25  # how often the change counter is read
 POOL_SIZE = 4
 LOCK_KEY = 0x46524543  # "FREC": the advisory lock held while the schema is created/upgraded
 
-# Counting writes for `change_token`: one row, bumped once per writing statement.
+# Counting writes for `change_token`: one row, bumped once per writing transaction (the
+# transaction-local setting remembers it was done), before the transaction's first write, so
+# writers queue on this row before they hold any other lock (no deadlock through it).
 _CHANGE_COUNTER = """
 CREATE TABLE IF NOT EXISTS gallery_changes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -65,16 +69,15 @@ CREATE TABLE IF NOT EXISTS gallery_changes (
 INSERT INTO gallery_changes (id, counter) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
 CREATE OR REPLACE FUNCTION gallery_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE gallery_changes SET counter = counter + 1 WHERE id = 1;
+    IF current_setting('face_recognizer.counted', true) IS DISTINCT FROM
+            txid_current()::text THEN
+        UPDATE gallery_changes SET counter = counter + 1 WHERE id = 1;
+        PERFORM set_config('face_recognizer.counted', txid_current()::text, true);
+    END IF;
     RETURN NULL;
 END $$
 """
 _COUNTED_TABLES = ("people", "faces", "settings")
-
-
-def is_postgres_url(spec: object) -> bool:
-    """Whether `spec` (a --db value) names a PostgreSQL server rather than a folder."""
-    return str(spec).split("://", 1)[0].lower() in URL_SCHEMES and "://" in str(spec)
 
 
 def redact(url: str) -> str:
@@ -110,9 +113,11 @@ def _driver() -> tuple[Any, Any]:
         import psycopg
         import psycopg_pool
     except ImportError as exc:
+        from face_recognizer.store import POSTGRES_HINT
+
         raise GalleryError(
-            "A postgresql:// gallery needs the psycopg driver, which is not installed.",
-            hint=INSTALL_HINT,
+            "This gallery is a PostgreSQL database, which this installation cannot open.",
+            hint=POSTGRES_HINT,
         ) from exc
     return psycopg, psycopg_pool
 
@@ -168,7 +173,7 @@ class PostgresStore(Store):
     def _unavailable(self, exc: BaseException) -> GalleryUnavailableError:
         reason = self._clean(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         return GalleryUnavailableError(
-            f"The gallery server at {self.location} cannot be reached ({reason}).",
+            f"The gallery server at {self.location!r} cannot be reached ({reason}).",
             hint="Check that it runs and that this machine may connect to it.",
         )
 
@@ -181,17 +186,17 @@ class PostgresStore(Store):
             reason = self._clean(exc)
             if "password authentication failed" in reason or "no password supplied" in reason:
                 raise GalleryError(
-                    f"The gallery server at {self.location} refused the login ({reason}).",
+                    f"The gallery server at {self.location!r} refused the login ({reason}).",
                     hint="Check the user name and password in --db / $FACE_RECOGNIZER_DB.",
                 ) from exc
             if "does not exist" in reason and "database" in reason:
                 raise GalleryError(
-                    f"The database of {self.location} does not exist on its server.",
+                    f"The database of {self.location!r} does not exist on its server.",
                     hint="Create it first (createdb NAME), then point --db at it.",
                 ) from exc
             raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
-            raise GalleryError(f"{self.location} cannot be opened: {self._clean(exc)}.") from exc
+            raise GalleryError(f"{self.location!r} cannot be opened: {self._clean(exc)}.") from exc
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[Any]:
@@ -257,13 +262,13 @@ class PostgresStore(Store):
             if MIGRATIONS_TABLE not in tables:
                 if tables & {"people", "faces", "settings"}:
                     raise GalleryError(
-                        f"The database {self.location} holds tables of another program, "
+                        f"The database {self.location!r} holds tables of another program, "
                         "not a face-recognizer gallery.",
                         hint="Point --db at another database; this one was left as it is.",
                     )
                 if not create:
                     raise GalleryError(
-                        f"No gallery at {self.location}.",
+                        f"No gallery at {self.location!r}.",
                         hint="Enrol someone first: `face-recognizer register -n NAME` or "
                         "`face-recognizer import DIR`.",
                     )
@@ -275,7 +280,7 @@ class PostgresStore(Store):
             version = int(row[0] or 0)
             if version > SCHEMA_VERSION:
                 raise GalleryError(
-                    f"The gallery {self.location} was made by a newer face-recognizer "
+                    f"The gallery {self.location!r} was made by a newer face-recognizer "
                     f"(schema {version}, this one reads {SCHEMA_VERSION}).",
                     hint="Upgrade face-recognizer.",
                 )
@@ -292,7 +297,7 @@ class PostgresStore(Store):
                 conn.execute(_CHANGE_COUNTER)
                 for table in _COUNTED_TABLES:
                     conn.execute(
-                        f"CREATE TRIGGER {table}_count_change AFTER INSERT OR UPDATE OR DELETE"
+                        f"CREATE TRIGGER {table}_count_change BEFORE INSERT OR UPDATE OR DELETE"
                         f" OR TRUNCATE ON {table}"
                         " FOR EACH STATEMENT EXECUTE FUNCTION gallery_count_change()"
                     )
@@ -364,14 +369,13 @@ class PostgresStore(Store):
             if row is None:
                 raise GalleryError(f"{name!r} was removed by another station meanwhile; retry.")
             person_id = int(row[0])
-            added = 0
-            with conn.cursor() as cur:
-                for face in faces:
-                    cur.execute(
-                        "INSERT INTO faces (person_id, recognizer_id, embedding, crop_png,"
-                        " source, source_hash, created, det_score, face_px, blur)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, now(), %s, %s, %s)"
-                        " ON CONFLICT (person_id, source_hash) DO NOTHING",
+            with conn.cursor() as cur:  # one pipelined batch; rowcount sums its rows
+                cur.executemany(
+                    "INSERT INTO faces (person_id, recognizer_id, embedding, crop_png,"
+                    " source, source_hash, created, det_score, face_px, blur)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, now(), %s, %s, %s)"
+                    " ON CONFLICT (person_id, source_hash) DO NOTHING",
+                    [
                         (
                             person_id,
                             recognizer_id,
@@ -382,19 +386,27 @@ class PostgresStore(Store):
                             float(face.det_score),
                             float(face.face_px),
                             float(face.blur),
-                        ),
-                    )
-                    added += max(0, cur.rowcount)
+                        )
+                        for face in faces
+                    ],
+                )
+                added = max(0, cur.rowcount) if faces else 0
             if created and added == 0:  # a new person with nothing new: do not create
                 conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
         return AddResult(person_id, added, len(faces) - added, created and added > 0)
 
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
-        others = self.recognizer_ids()
+        with self._conn() as conn:  # two index range scans, not a count of every face
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM faces WHERE recognizer_id < %s)"
+                " OR EXISTS (SELECT 1 FROM faces WHERE recognizer_id > %s)",
+                (recognizer_id, recognizer_id),
+            ).fetchone()
+        others = self.recognizer_ids() if row[0] else {}
         others.pop(recognizer_id, None)
         if others:
             raise GalleryError(
-                f"The gallery {self.location} holds embeddings of another model pack "
+                f"The gallery {self.location!r} holds embeddings of another model pack "
                 f"({', '.join(sorted(others))}).",
                 hint=REINDEX_HINT,
             )
@@ -407,10 +419,8 @@ class PostgresStore(Store):
         if len(sizes) > 1:
             raise GalleryError("Embeddings of different sizes cannot share one gallery.")
 
-    def _person_id(self, conn: Any, name: str, *, lock: bool = False) -> int:
-        row = conn.execute(
-            "SELECT id FROM people WHERE name = %s" + (" FOR UPDATE" if lock else ""), (name,)
-        ).fetchone()
+    def _person_id(self, conn: Any, name: str) -> int:
+        row = conn.execute("SELECT id FROM people WHERE name = %s", (name,)).fetchone()
         if row is None:
             raise GalleryError(
                 f"{name!r} is not in the gallery.",
@@ -421,16 +431,25 @@ class PostgresStore(Store):
     def remove_person(self, name: str) -> int:
         name = normalize_name(name)
         with self._write() as conn:
-            person_id = self._person_id(conn, name, lock=True)
+            person_id = self._person_id(conn, name)
             deleted = conn.execute("DELETE FROM faces WHERE person_id = %s", (person_id,))
             photos = deleted.rowcount
             conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
+        self._vacuum()
         return int(photos)
+
+    def _vacuum(self) -> None:
+        """Make the server drop the removed rows now (VACUUM), not at some later autovacuum:
+        a person removed is gone from the tables' pages too. Inside an open transaction it
+        is left to autovacuum (VACUUM cannot run in one)."""
+        if getattr(self._local, "conn", None) is None:
+            with self._conn() as conn:
+                conn.execute("VACUUM people, faces, sightings")
 
     def rename_person(self, old: str, new: str) -> None:
         old, new = normalize_name(old), normalize_name(new)
         with self._write() as conn:
-            person_id = self._person_id(conn, old, lock=True)
+            person_id = self._person_id(conn, old)
             if old == new:
                 return
             if conn.execute("SELECT 1 FROM people WHERE name = %s", (new,)).fetchone():
@@ -443,12 +462,13 @@ class PostgresStore(Store):
                     conn.execute("UPDATE people SET name = %s WHERE id = %s", (new, person_id))
             except self._psycopg.errors.UniqueViolation as exc:  # taken meanwhile
                 raise GalleryError(f"{new!r} is already in the gallery.") from exc
+        self._vacuum()  # the old name is personal data too
 
     def move_faces(self, source: str, target: str) -> int:
         source, target = normalize_name(source), normalize_name(target)
         with self._write() as conn:
-            from_id = self._person_id(conn, source, lock=True)
-            to_id = self._person_id(conn, target, lock=True)
+            from_id = self._person_id(conn, source)
+            to_id = self._person_id(conn, target)
             moved = conn.execute(
                 "UPDATE faces SET person_id = %s WHERE person_id = %s AND source_hash NOT IN"
                 " (SELECT source_hash FROM faces WHERE person_id = %s)",
@@ -513,17 +533,29 @@ class PostgresStore(Store):
         return {str(r): int(c) for r, c in rows}
 
     def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
-        # binary results: bytea arrives as raw bytes, not as hex text twice its size
-        with self._conn() as conn, conn.cursor(binary=True) as cur:
-            rows = cur.execute(
-                "SELECT person_id, embedding FROM faces WHERE recognizer_id = %s ORDER BY id",
+        """As a binary COPY read straight into numpy: every row has the same layout (one
+        pack's vectors all have one size), so no Python work per face (`_copy_rows`)."""
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT octet_length(embedding) FROM faces WHERE recognizer_id = %s LIMIT 1",
                 (recognizer_id,),
-            ).fetchall()
-        labels = np.array([r[0] for r in rows], dtype=np.int64)
-        if not rows:
-            return labels, np.zeros((0, 0), dtype=np.float32)
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return labels, vectors.reshape(len(rows), -1).copy()
+            ).fetchone()
+            if row is None:
+                return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+            # unordered (a plain scan, no server-side sort of big rows); sorted here by id
+            with conn.cursor().copy(
+                "COPY (SELECT id, person_id, embedding FROM faces WHERE recognizer_id = %s)"
+                " TO STDOUT (FORMAT BINARY)",
+                (recognizer_id,),
+            ) as copy:
+                data = bytearray()
+                for chunk in copy:
+                    data += chunk
+        rows = _copy_rows(data, int(row[0]))
+        ids = rows["id"]
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # usually in order already
+            rows = rows[np.argsort(ids, kind="stable")]
+        return rows["person_id"].astype(np.int64), np.ascontiguousarray(rows["embedding"])
 
     def crops(self) -> list[StoredCrop]:
         with self._conn() as conn, conn.cursor(binary=True) as cur:
@@ -551,6 +583,218 @@ class PostgresStore(Store):
             owners.setdefault(str(digest), str(name))
         return owners
 
+    def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
+        crop_column = "f.crop_png" if crops else "NULL"
+        # a server-side cursor inside a transaction: rows arrive in batches, not all at once
+        with self._conn() as conn, conn.transaction():
+            cursor = conn.cursor(name="export_faces", binary=True)
+            cursor.itersize = 500
+            cursor.execute(
+                "SELECT p.name, f.recognizer_id, f.embedding, " + crop_column + ","
+                " f.source, f.source_hash, f.det_score, f.face_px, f.blur"
+                ' FROM faces f JOIN people p ON p.id = f.person_id ORDER BY p.name COLLATE "C",'
+                " f.id"
+            )
+            yield from (FaceRecord.from_row(row) for row in cursor)
+            cursor.close()
+
+    def settings(self) -> dict[str, str]:
+        with self._conn() as conn:
+            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM settings")}
+
     def face_count(self) -> int:
         with self._conn() as conn:
             return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+    # -- sightings -------------------------------------------------------------------------
+    def add_sightings(self, sightings: Sequence[NewSighting]) -> list[int]:
+        ids: list[int] = []
+        with self._write() as conn:
+            people = {n: i for i, n in self.person_names().items()}
+            for row in sightings:
+                found = conn.execute(
+                    "INSERT INTO sightings (source, started, ended, start_pos, end_pos,"
+                    " first_frame, last_frame, person_id, best_similarity, mean_similarity,"
+                    " frames, face_px, recognizer_id, embedding, crop_png)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " RETURNING id",
+                    (
+                        row.source,
+                        row.started,
+                        row.ended,
+                        row.start_pos,
+                        row.end_pos,
+                        int(row.first_frame),
+                        int(row.last_frame),
+                        None if row.name is None else people.get(normalize_name(row.name)),
+                        float(row.best_similarity),
+                        float(row.mean_similarity),
+                        int(row.frames),
+                        float(row.face_px),
+                        row.recognizer_id,
+                        None if row.embedding is None else row.embedding.tobytes(),
+                        None if row.crop is None else encode_png(row.crop),
+                    ),
+                ).fetchone()
+                ids.append(int(found[0]))
+        return ids
+
+    def sightings(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        name: str | None = None,
+        unknown: bool = False,
+        source: str | None = None,
+        ids: Sequence[int] | None = None,
+        group_id: int | None = None,
+    ) -> list[Sighting]:
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
+        if since is not None:
+            where.append("s.started >= %s")
+            args.append(since)
+        if until is not None:
+            where.append("s.started < %s")
+            args.append(until)
+        if name is not None:
+            where.append("p.name = %s")
+            args.append(normalize_name(name))
+        if unknown:
+            where.append("s.person_id IS NULL")
+        if source is not None:
+            where.append("s.source = %s")
+            args.append(source)
+        if group_id is not None:
+            where.append("s.group_id = %s")
+            args.append(int(group_id))
+        if ids is not None:
+            where.append("s.id = ANY(%s)")
+            args.append([int(i) for i in ids])
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.source, s.started, s.ended, s.start_pos, s.end_pos,"
+                " s.first_frame, s.last_frame, p.name, s.best_similarity, s.mean_similarity,"
+                " s.frames, s.face_px, s.group_id"
+                " FROM sightings s LEFT JOIN people p ON p.id = s.person_id"
+                f" WHERE {' AND '.join(where)} ORDER BY s.started, s.id",
+                args,
+            ).fetchall()
+        return [
+            Sighting(
+                source=str(r[1]),
+                started=r[2],
+                ended=r[3],
+                start_pos=r[4],
+                end_pos=r[5],
+                first_frame=int(r[6]),
+                last_frame=int(r[7]),
+                name=r[8],
+                best_similarity=float(r[9]),
+                mean_similarity=float(r[10]),
+                frames=int(r[11]),
+                face_px=float(r[12]),
+                id=int(r[0]),
+                group_id=None if r[13] is None else int(r[13]),
+            )
+            for r in rows
+        ]
+
+    def unknown_embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute(
+                "SELECT id, embedding FROM sightings WHERE person_id IS NULL"
+                " AND embedding IS NOT NULL AND recognizer_id = %s ORDER BY id",
+                (recognizer_id,),
+            ).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        vectors = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.float32)
+        return ids, vectors.reshape(len(rows), -1).copy()
+
+    def sighting_crops(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute(
+                "SELECT id, crop_png FROM sightings WHERE id = ANY(%s) AND crop_png IS NOT NULL",
+                ([int(i) for i in ids],),
+            ).fetchall()
+        return {int(i): decode_png(bytes(png)) for i, png in rows}
+
+    def set_sighting_groups(self, groups: Mapping[int, int | None]) -> None:
+        with self._write() as conn, conn.cursor() as cur:
+            for group in sorted({g for g in groups.values() if g is not None}):
+                cur.execute(
+                    "INSERT INTO unknown_groups (id, created) VALUES (%s, now())"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (int(group),),
+                )
+            cur.executemany(
+                "UPDATE sightings SET group_id = %s WHERE id = %s",
+                [(None if g is None else int(g), int(i)) for i, g in groups.items()],
+            )
+
+    def next_group_id(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute("SELECT max(id) FROM unknown_groups").fetchone()
+        return 1 if row[0] is None else int(row[0]) + 1
+
+    def name_sightings(self, ids: Sequence[int], name: str) -> int:
+        with self._write() as conn:
+            person_id = self._person_id(conn, normalize_name(name))
+            changed = conn.execute(
+                "UPDATE sightings SET person_id = %s, group_id = NULL WHERE id = ANY(%s)",
+                (person_id, [int(i) for i in ids]),
+            ).rowcount
+        return int(changed)
+
+    def delete_sightings(self, ids: Sequence[int]) -> int:
+        with self._write() as conn:
+            gone = conn.execute(
+                "DELETE FROM sightings WHERE id = ANY(%s)", ([int(i) for i in ids],)
+            ).rowcount
+        if getattr(self._local, "conn", None) is None:
+            with self._conn() as conn:
+                conn.execute("VACUUM sightings")
+        return int(gone)
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _copy_rows(data: bytes | bytearray, embedding_bytes: int) -> np.ndarray:
+    """Rows of a binary COPY of (id, person_id BIGINT, embedding BYTEA of `embedding_bytes`)
+    as a numpy record array (fields "id", "person_id", "embedding" float32 (N, D));
+    GalleryError when the data is not laid out like that (embeddings of different sizes)."""
+    if not data.startswith(_COPY_SIGNATURE) or len(data) < 21:
+        raise GalleryError("The gallery server sent an unexpected reply; the data is unchanged.")
+    header_ext = int.from_bytes(data[15:19], "big")
+    body = memoryview(data)[19 + header_ext : -2]  # the trailer is the int16 -1
+    layout = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("id_len", ">i4"),
+            ("id", ">i8"),
+            ("person_len", ">i4"),
+            ("person_id", ">i8"),
+            ("emb_len", ">i4"),
+            ("embedding", np.float32, (embedding_bytes // 4,)),
+        ]
+    )
+    if len(body) % layout.itemsize:
+        raise GalleryError("Embeddings of different sizes cannot share one gallery.")
+    rows = np.frombuffer(body, dtype=layout)
+    if (
+        (rows["fields"] != 3).any()
+        or (rows["id_len"] != 8).any()
+        or (rows["person_len"] != 8).any()
+        or (rows["emb_len"] != embedding_bytes).any()
+    ):
+        raise GalleryError("Embeddings of different sizes cannot share one gallery.")
+    return rows
+
+
+def open_postgres(url: str, *, create: bool = True) -> PostgresStore:
+    """The PostgreSQL store at `url` (what `store.open_store` calls for a postgresql:// URL)."""
+    return PostgresStore(url, create=create)

@@ -30,7 +30,6 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from face_recognizer.errors import GalleryError
@@ -42,10 +41,13 @@ from face_recognizer.store.base import (
     SCHEMA_VERSION,
     AddResult,
     EnrolFace,
+    FaceRecord,
     NewSighting,
     Sighting,
     Store,
     StoredCrop,
+    decode_png,
+    encode_png,
     normalize_name,
 )
 from face_recognizer.types import Person
@@ -98,20 +100,6 @@ def _stamp(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError(f"times must be timezone-aware, got {when!r}")
     return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _encode_png(crop: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(crop))
-    if not ok:  # pragma: no cover - PNG encoding of a uint8 image does not fail
-        raise ValueError("could not encode the face crop as PNG")
-    return data.tobytes()
-
-
-def _decode_png(blob: bytes) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise GalleryError("A stored face crop could not be decoded; the gallery is damaged.")
-    return image
 
 
 def storage_error(exc: sqlite3.Error, path: Path) -> GalleryError:
@@ -436,7 +424,7 @@ class Gallery(Store):
                         person_id,
                         recognizer_id,
                         face.embedding.tobytes(),
-                        _encode_png(face.crop),
+                        encode_png(face.crop),
                         face.source,
                         face.source_hash,
                         _now(),
@@ -595,7 +583,7 @@ class Gallery(Store):
     def crops(self) -> list[StoredCrop]:
         with self._use() as conn:
             rows = conn.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
-        return [StoredCrop(int(i), int(p), _decode_png(b)) for i, p, b in rows]
+        return [StoredCrop(int(i), int(p), decode_png(b)) for i, p, b in rows]
 
     def source_hashes(self, name: str) -> set[str]:
         name = normalize_name(name)
@@ -607,6 +595,36 @@ class Gallery(Store):
             ).fetchall()
         return {str(r[0]) for r in rows}
 
+<<<<<<< HEAD
+=======
+    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        with self._use() as conn:
+            for digest in dict.fromkeys(source_hashes):
+                row = conn.execute(
+                    "SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                    " WHERE f.source_hash = ? ORDER BY f.id LIMIT 1",
+                    (digest,),
+                ).fetchone()
+                if row is not None:
+                    owners[digest] = str(row[0])
+        return owners
+
+    def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
+        crop = "f.crop_png" if crops else "NULL"
+        with self._use() as conn:
+            rows = conn.execute(
+                f"SELECT p.name, f.recognizer_id, f.embedding, {crop}, f.source, f.source_hash,"
+                " f.det_score, f.face_px, f.blur FROM faces f JOIN people p ON p.id = f.person_id"
+                " ORDER BY p.name, f.id"
+            )
+            yield from (FaceRecord.from_row(row) for row in rows)
+
+    def settings(self) -> dict[str, str]:
+        with self._use() as conn:
+            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM settings")}
+
+>>>>>>> 2c19ba6 (PostgreSQL store behind open_store, migrate --from/--to [--merge] with a bit-for-bit check, bench/store_load.py)
     def face_count(self) -> int:
         with self._use() as conn:
             return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
@@ -653,7 +671,7 @@ class Gallery(Store):
                         float(row.face_px),
                         row.recognizer_id,
                         None if row.embedding is None else row.embedding.tobytes(),
-                        None if row.crop is None else _encode_png(row.crop),
+                        None if row.crop is None else encode_png(row.crop),
                     ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
@@ -739,7 +757,7 @@ class Gallery(Store):
                     (int(i),),
                 ).fetchone()
                 if row is not None:
-                    crops[int(i)] = _decode_png(row[0])
+                    crops[int(i)] = decode_png(row[0])
         return crops
 
     def set_sighting_groups(self, groups: Mapping[int, int | None]) -> None:
