@@ -114,9 +114,10 @@ def main() -> None:
     parser.add_argument("--pg", help="an EMPTY PostgreSQL database to fill (default: private)")
     args = parser.parse_args()
     crops = real_crops()
-    with tempfile.TemporaryDirectory() as tmp, (
-        private_server() if args.pg is None else _given(args.pg)
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        private_server() if args.pg is None else _given(args.pg) as url,
+    ):
         stores: dict[str, str | Path] = {"SQLite": Path(tmp) / "db", "PostgreSQL": url}
         for label, spec in stores.items():
             with open_store(spec) as store:
