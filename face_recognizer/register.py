@@ -28,8 +28,8 @@ from face_recognizer.enrol import AlignedFace, align_face, photo_from_array
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.images import is_image_path
 from face_recognizer.quality import PhotoCheck, check_photo
+from face_recognizer.store import AddResult, gallery_exists, open_store
 from face_recognizer.store.base import EnrolFace, SimilarFace
-from face_recognizer.store.sqlite import DB_FILE, AddResult, Gallery
 from face_recognizer.types import Detections, Frame
 
 if TYPE_CHECKING:
@@ -75,38 +75,36 @@ def image_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def existing_photos(db_dir: Path, name: str, recognizer_id: str) -> int:
-    """Photos `name` already has in the gallery at `db_dir` (0 when new or no gallery yet).
+def existing_photos(db: str | Path, name: str, recognizer_id: str) -> int:
+    """Photos `name` already has in the gallery at `db` (0 when new or no gallery yet).
 
     Raises GalleryError now, before any photo is taken, when the gallery cannot take this
     pack's embeddings.
     """
-    if not (db_dir / DB_FILE).is_file():
+    if not gallery_exists(db):
         return 0
-    with Gallery(db_dir, create=False) as gallery:
+    with open_store(db, create=False) as gallery:
         gallery.check_pack(recognizer_id)
         return next((p.photos for p in gallery.people() if p.name == name), 0)
 
 
 class GalleryAt:
-    """The gallery at `db_dir`, created only when a face is stored: an `enrol.FaceStore` for
-    `register`, which must leave no empty gallery behind when nothing was usable."""
+    """The gallery at `db` (a folder or a URL), created only when a face is stored: an
+    `enrol.FaceStore` for `register`, which must leave no empty gallery behind when nothing
+    was usable."""
 
-    def __init__(self, db_dir: Path) -> None:
-        self.db_dir = db_dir
-
-    def _exists(self) -> bool:
-        return (self.db_dir / DB_FILE).is_file()
+    def __init__(self, db: str | Path) -> None:
+        self.db = db
 
     def source_hashes(self, name: str) -> set[str]:
-        if not self._exists():
+        if not gallery_exists(self.db):
             return set()
-        with Gallery(self.db_dir, create=False) as gallery:
+        with open_store(self.db, create=False) as gallery:
             return gallery.source_hashes(name)
 
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
-        if self._exists():
-            with Gallery(self.db_dir, create=False) as gallery:
+        if gallery_exists(self.db):
+            with open_store(self.db, create=False) as gallery:
                 gallery.check_pack(recognizer_id, faces)
 
     def add_faces(
@@ -117,15 +115,15 @@ class GalleryAt:
         *,
         same_photo_ok: bool = False,
     ) -> AddResult:
-        with Gallery(self.db_dir) as gallery:
+        with open_store(self.db) as gallery:
             return gallery.add_faces(name, faces, recognizer_id, same_photo_ok=same_photo_ok)
 
     def similar_faces(
         self, name: str, faces: Sequence[EnrolFace], recognizer_id: str, threshold: float
     ) -> list[SimilarFace]:
-        if not self._exists():
+        if not gallery_exists(self.db):
             return []
-        with Gallery(self.db_dir, create=False) as gallery:
+        with open_store(self.db, create=False) as gallery:
             return gallery.similar_faces(name, faces, recognizer_id, threshold)
 
 

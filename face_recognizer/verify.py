@@ -92,13 +92,12 @@ def resolve_threshold(threshold: float | None, db: str | Path | None) -> tuple[f
     (read only, never created); else `matcher.DEFAULT_THRESHOLD`.
     """
     from face_recognizer.matcher import DEFAULT_THRESHOLD, THRESHOLD_SETTING, check_threshold
-    from face_recognizer.store.sqlite import DB_FILE, Gallery, resolve_db_dir
+    from face_recognizer.store import gallery_exists, open_store
 
     if threshold is not None:
         return check_threshold(threshold), "--threshold"
-    db_dir = resolve_db_dir(db)
-    if (db_dir / DB_FILE).is_file():
-        with Gallery(db_dir, create=False) as gallery:
+    if gallery_exists(db):
+        with open_store(db, create=False) as gallery:
             stored = gallery.get_setting(THRESHOLD_SETTING)
         if stored is not None:
             return check_threshold(float(stored)), "gallery"

@@ -38,16 +38,16 @@ _databases = itertools.count()
 
 
 def find_bin_dir() -> Path | None:
-    """The folder holding `initdb` and `pg_ctl`: Debian's newest /usr/lib/postgresql/N/bin,
-    else wherever `initdb` is on PATH (other systems install it there)."""
+    """The folder holding `initdb` and `pg_ctl`: $FACE_RECOGNIZER_PG_BIN where set (other
+    systems), else Debian's newest /usr/lib/postgresql/N/bin."""
+    given = os.environ.get("FACE_RECOGNIZER_PG_BIN")
+    if given:
+        return Path(given) if (Path(given) / "initdb").is_file() else None
     found = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda p: int(Path(p).parts[4]) if Path(p).parts[4].isdigit() else 0,
     )
-    if found:
-        return Path(found[-1]).parent
-    on_path = shutil.which("initdb")
-    return Path(on_path).parent if on_path else None
+    return Path(found[-1]).parent if found else None
 
 
 def _free_port() -> int:

@@ -53,7 +53,7 @@ def evaluate(
     threshold: float | None,
     as_json: bool,
     apply: bool,
-    db: Path | None,
+    db: str | None,
     engine_opts: EngineOptions,
 ) -> None:
     """Measure accuracy on your own labelled photos and suggest a threshold.
@@ -101,11 +101,11 @@ def evaluate(
         _apply_threshold(db, result.suggested.threshold)
 
 
-def _apply_threshold(db: Path | None, value: float) -> None:
+def _apply_threshold(db: str | None, value: float) -> None:
     from face_recognizer.matcher import THRESHOLD_SETTING
-    from face_recognizer.store.sqlite import Gallery, resolve_db_dir
+    from face_recognizer.store import open_store
 
-    db_dir = resolve_db_dir(db)
-    with Gallery(db_dir) as gallery:
+    with open_store(db) as gallery:
         gallery.set_setting(THRESHOLD_SETTING, f"{value:.3f}")
-    click.echo(f"Stored threshold {value:.3f} in the gallery {db_dir}", err=True)
+        where = gallery.location
+    click.echo(f"Stored threshold {value:.3f} in the gallery {where}", err=True)

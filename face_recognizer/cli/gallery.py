@@ -17,8 +17,8 @@ from face_recognizer.cli.options import (
     load_engine,
 )
 from face_recognizer.images import photo_tree
+from face_recognizer.store import Store, open_store
 from face_recognizer.store.base import normalize_name
-from face_recognizer.store.sqlite import Gallery, resolve_db_dir
 
 if TYPE_CHECKING:
     from face_recognizer.enrol import EnrolReport
@@ -30,8 +30,8 @@ NOT_WIPED = (
 )
 
 
-def _open(db: Path | None) -> Gallery:
-    return Gallery(resolve_db_dir(db), create=False)
+def _open(db: str | None) -> Store:
+    return open_store(db, create=False)
 
 
 # -- people -------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def people() -> None:
 @people.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
 @db_option
-def list_people(as_json: bool, db: Path | None) -> None:
+def list_people(as_json: bool, db: str | None) -> None:
     """Show everyone enrolled: name, photos, date enrolled.
 
     \b
@@ -79,7 +79,7 @@ def list_people(as_json: bool, db: Path | None) -> None:
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @db_option
-def remove_person(name: str, yes: bool, db: Path | None) -> None:
+def remove_person(name: str, yes: bool, db: str | None) -> None:
     """Remove a person with all their photos and embeddings.
 
     \b
@@ -108,7 +108,7 @@ def remove_person(name: str, yes: bool, db: Path | None) -> None:
 @click.argument("old")
 @click.argument("new")
 @db_option
-def rename_person(old: str, new: str, db: Path | None) -> None:
+def rename_person(old: str, new: str, db: str | None) -> None:
     """Give an enrolled person another name.
 
     \b
@@ -144,7 +144,7 @@ def person_line(report: EnrolReport) -> str:
 @db_option
 @engine_options
 def import_folder(
-    folder: Path, same_photo_ok: bool, db: Path | None, engine_opts: EngineOptions
+    folder: Path, same_photo_ok: bool, db: str | None, engine_opts: EngineOptions
 ) -> None:
     """Enrol a tree of photos: FOLDER/<person name>/<photos>, one folder per person.
 
@@ -161,7 +161,7 @@ def import_folder(
 
     plan = list(photo_tree(folder).items())
     engine = load_engine(engine_opts)
-    with Gallery(resolve_db_dir(db)) as gallery:
+    with open_store(db) as gallery:
         gallery.check_pack(engine.pack.recognizer_id)
         total = sum(len(files) for _, files in plan)
         with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
@@ -185,7 +185,7 @@ def import_folder(
 @click.command()
 @db_option
 @engine_options
-def reindex(db: Path | None, engine_opts: EngineOptions) -> None:
+def reindex(db: str | None, engine_opts: EngineOptions) -> None:
     """Re-embed every stored face crop with the current model pack.
 
     Needed after switching --model-pack or --model-dir: a gallery holds the embeddings of

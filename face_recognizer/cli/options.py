@@ -123,12 +123,14 @@ def engine_options(func: F) -> F:
 
 
 def db_option(func: F) -> F:
-    """Add --db DIR (default: $FACE_RECOGNIZER_DB, else ./db); passed on as `db`."""
+    """Add --db DIR|URL (default: $FACE_RECOGNIZER_DB, else ./db); passed on as `db` (a str:
+    a folder, or a postgresql:// URL, which a click.Path would mangle)."""
     return click.option(
         "--db",
-        type=click.Path(path_type=Path),
+        metavar="DIR|URL",
         default=None,
-        help="Gallery folder (default: $FACE_RECOGNIZER_DB, else ./db).",
+        help="Gallery: a folder, or postgresql://user:pass@host/db "
+        "(default: $FACE_RECOGNIZER_DB, else ./db).",
     )(func)
 
 

@@ -72,7 +72,7 @@ _EMPTY_HINT = (
 )
 def recognize(
     source: str,
-    db: Path | None,
+    db: str | None,
     engine_opts: EngineOptions,
     threshold: float | None,
     k: int,
@@ -110,7 +110,7 @@ def recognize(
     )
     from face_recognizer.matcher import Matcher
     from face_recognizer.sources import open_source
-    from face_recognizer.store.sqlite import Gallery, resolve_db_dir
+    from face_recognizer.store import open_store
     from face_recognizer.window import Window, require_screen
 
     if output is not None and output.suffix.lower() not in VideoOutput.SUFFIXES:
@@ -119,14 +119,19 @@ def recognize(
         raise click.UsageError("--auto-enrol needs the sightings that --no-log turns off.")
     if not no_window:
         require_screen()
-    db_dir = resolve_db_dir(db)
     engine = load_engine(engine_opts)
     # the source first: a camera or file that fails leaves no new gallery behind
-    with open_source(source) as frames, Gallery(db_dir) as gallery:
-        matcher = Matcher(gallery, engine.pack.recognizer_id, k=k, threshold=threshold)
+    with open_source(source) as frames, open_store(db) as gallery:
+        matcher = Matcher(
+            gallery,
+            engine.pack.recognizer_id,
+            k=k,
+            threshold=threshold,
+            on_connection=lambda message: click.echo(message, err=True),  # lost / back
+        )
         recognizer = Recognizer(engine, matcher)
         if matcher.people_count == 0:
-            click.echo(_EMPTY_HINT.format(db=str(db_dir)), err=True)
+            click.echo(_EMPTY_HINT.format(db=gallery.location), err=True)
         writer = VideoOutput(output, frames.fps) if output is not None else None
         window = None if no_window else Window(WINDOW_TITLE, KEYS)
 

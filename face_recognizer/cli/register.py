@@ -69,7 +69,7 @@ def register(
     from_images: bool,
     paths: tuple[Path, ...],
     same_photo_ok: bool,
-    db: Path | None,
+    db: str | None,
     engine_opts: EngineOptions,
 ) -> None:
     """Enrol a person from the camera or from photos.
@@ -84,8 +84,8 @@ def register(
       face-recognizer register -n Ana --source clip.mp4    # a video file plays once
       face-recognizer register -n Ana --images ana.jpg photos_of_ana/
     """
+    from face_recognizer.store import resolve_db
     from face_recognizer.store.base import normalize_name
-    from face_recognizer.store.sqlite import resolve_db_dir
 
     if paths and not from_images:
         raise click.UsageError(
@@ -97,7 +97,7 @@ def register(
     if from_images and source is not None:
         raise click.UsageError("Use either --images or --source, not both.")
     name = normalize_name(name)
-    db_dir = resolve_db_dir(db)
+    db_dir = resolve_db(db)
     if from_images:
         _register_images(name, paths, db_dir, engine_opts, same_photo_ok)
     else:
@@ -107,7 +107,7 @@ def register(
 def _register_images(
     name: str,
     paths: tuple[Path, ...],
-    db_dir: Path,
+    db_dir: str | Path,
     engine_opts: EngineOptions,
     same_photo_ok: bool = False,
 ) -> None:
@@ -143,7 +143,7 @@ def _register_images(
     click.echo(summary_line(name, report.added, stored_before, skipped))
 
 
-def _register_live(name: str, spec: str, db_dir: Path, engine_opts: EngineOptions) -> None:
+def _register_live(name: str, spec: str, db_dir: str | Path, engine_opts: EngineOptions) -> None:
     from face_recognizer.register import (
         KEYS,
         LiveSession,

@@ -56,7 +56,7 @@ def verify(
     threshold: float | None,
     as_json: bool,
     no_window: bool,
-    db: Path | None,
+    db: str | None,
     engine_opts: EngineOptions,
 ) -> None:
     """Say whether two photos show the same person, or watch a camera for one person.

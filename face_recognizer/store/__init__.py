@@ -30,6 +30,7 @@ __all__ = [
     "Migration",
     "Store",
     "StoredCrop",
+    "gallery_exists",
     "is_url",
     "normalize_name",
     "open_store",
@@ -54,6 +55,22 @@ def resolve_db(db: str | Path | None) -> str | Path:
 def is_url(spec: str | Path) -> bool:
     """True for a `postgresql://` (or `postgres://`) URL."""
     return isinstance(spec, str) and spec.lower().startswith(POSTGRES_SCHEMES)
+
+
+def gallery_exists(spec: str | Path | None = None) -> bool:
+    """Whether a gallery is at `spec` (see `resolve_db`) already; creates nothing.
+
+    Raises:
+        GalleryError: a PostgreSQL server that cannot be asked (unreachable, login refused).
+    """
+    where = resolve_db(spec)
+    if isinstance(where, str):
+        from face_recognizer.store.postgres import has_gallery
+
+        return has_gallery(where)
+    from face_recognizer.store.sqlite import DB_FILE
+
+    return (where / DB_FILE).is_file()
 
 
 def open_store(spec: str | Path | None = None, *, create: bool = True) -> Store:

@@ -122,6 +122,45 @@ def _driver() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
+def _reason(url: str, exc: BaseException) -> str:
+    """The first line of a driver error, without the password, for messages."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    text = text.splitlines()[0].replace(url, redact(url))
+    secret = _password(url)
+    return text.replace(secret, "***") if secret else text
+
+
+def _unavailable(url: str, exc: BaseException) -> GalleryUnavailableError:
+    return GalleryUnavailableError(
+        f"The gallery server at {redact(url)!r} cannot be reached ({_reason(url, exc)}).",
+        hint="Check that it runs and that this machine may connect to it.",
+    )
+
+
+def _connect(url: str) -> Any:
+    """One new autocommit connection to `url`; GalleryError naming the reason when refused."""
+    psycopg, _ = _driver()
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_SECONDS)
+    except psycopg.OperationalError as exc:
+        reason = _reason(url, exc)
+        if "password authentication failed" in reason or "no password supplied" in reason:
+            raise GalleryError(
+                f"The gallery server at {redact(url)!r} refused the login ({reason}).",
+                hint="Check the user name and password in --db / $FACE_RECOGNIZER_DB.",
+            ) from exc
+        if "does not exist" in reason and "database" in reason:
+            raise GalleryError(
+                f"The database of {redact(url)!r} does not exist on its server.",
+                hint="Create it first (createdb NAME), then point --db at it.",
+            ) from exc
+        raise _unavailable(url, exc) from exc
+    except psycopg.Error as exc:
+        raise GalleryError(f"{redact(url)!r} cannot be opened: {_reason(url, exc)}.") from exc
+
+
 class PostgresStore(Store):
     """The gallery in the PostgreSQL database named by `url` (see the module docstring).
 
@@ -139,7 +178,6 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self.location = redact(url)
-        self._secret = _password(url)
         self._psycopg, pool_module = _driver()
         self._local = threading.local()
         self._own_writes = 0
@@ -163,40 +201,11 @@ class PostgresStore(Store):
         self._pool.open(wait=False)
 
     # -- connections and errors ------------------------------------------------------------
-    def _clean(self, text: object) -> str:
-        """`text` without the password, for messages."""
-        message = str(text).strip().replace(self.url, self.location)
-        if self._secret:
-            message = message.replace(self._secret, "***")
-        return message
-
     def _unavailable(self, exc: BaseException) -> GalleryUnavailableError:
-        reason = self._clean(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return GalleryUnavailableError(
-            f"The gallery server at {self.location!r} cannot be reached ({reason}).",
-            hint="Check that it runs and that this machine may connect to it.",
-        )
+        return _unavailable(self.url, exc)
 
     def _connect(self) -> Any:
-        """One new autocommit connection; GalleryError naming the reason when refused."""
-        psycopg = self._psycopg
-        try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_SECONDS)
-        except psycopg.OperationalError as exc:
-            reason = self._clean(exc)
-            if "password authentication failed" in reason or "no password supplied" in reason:
-                raise GalleryError(
-                    f"The gallery server at {self.location!r} refused the login ({reason}).",
-                    hint="Check the user name and password in --db / $FACE_RECOGNIZER_DB.",
-                ) from exc
-            if "does not exist" in reason and "database" in reason:
-                raise GalleryError(
-                    f"The database of {self.location!r} does not exist on its server.",
-                    hint="Create it first (createdb NAME), then point --db at it.",
-                ) from exc
-            raise self._unavailable(exc) from exc
-        except psycopg.Error as exc:
-            raise GalleryError(f"{self.location!r} cannot be opened: {self._clean(exc)}.") from exc
+        return _connect(self.url)
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[Any]:
@@ -793,6 +802,14 @@ def _copy_rows(data: bytes | bytearray, embedding_bytes: int) -> np.ndarray:
     ):
         raise GalleryError("Embeddings of different sizes cannot share one gallery.")
     return rows
+
+
+def has_gallery(url: str) -> bool:
+    """Whether the database at `url` holds a gallery already; creates nothing. GalleryError
+    when the server cannot be asked (unreachable, login refused, no such database)."""
+    with _connect(url) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()
+    return row is not None and row[0] is not None
 
 
 def open_postgres(url: str, *, create: bool = True) -> PostgresStore:

@@ -595,21 +595,6 @@ class Gallery(Store):
             ).fetchall()
         return {str(r[0]) for r in rows}
 
-<<<<<<< HEAD
-=======
-    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        with self._use() as conn:
-            for digest in dict.fromkeys(source_hashes):
-                row = conn.execute(
-                    "SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id"
-                    " WHERE f.source_hash = ? ORDER BY f.id LIMIT 1",
-                    (digest,),
-                ).fetchone()
-                if row is not None:
-                    owners[digest] = str(row[0])
-        return owners
-
     def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
         crop = "f.crop_png" if crops else "NULL"
         with self._use() as conn:
@@ -624,7 +609,6 @@ class Gallery(Store):
         with self._use() as conn:
             return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM settings")}
 
->>>>>>> 2c19ba6 (PostgreSQL store behind open_store, migrate --from/--to [--merge] with a bit-for-bit check, bench/store_load.py)
     def face_count(self) -> int:
         with self._use() as conn:
             return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
