@@ -25,6 +25,7 @@ The password of the URL is never shown: `location` and every message carry the U
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -56,6 +57,7 @@ DIALECT = "postgresql"
 CONNECT_SECONDS = 5  # a server that does not answer within this is "unreachable"
 WATCH_SECONDS = 0.25  # how often the change counter is read
 POOL_SIZE = 4
+POOL_WAIT_SECONDS = 1.0  # then connect directly (see PostgresStore._conn)
 LOCK_KEY = 0x46524543  # "FREC": the advisory lock held while the schema is created/upgraded
 
 # Counting writes for `change_token`: one row, bumped once per writing transaction (the
@@ -112,6 +114,10 @@ def _driver() -> tuple[Any, Any]:
     try:
         import psycopg
         import psycopg_pool
+
+        # The pool logs each failed reconnection as a warning, which Python would print on
+        # stderr; the store reports an unreachable server itself (once, in one sentence).
+        logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
     except ImportError as exc:
         from face_recognizer.store import POSTGRES_HINT
 
@@ -179,6 +185,7 @@ class PostgresStore(Store):
         self.url = url
         self.location = redact(url)
         self._psycopg, pool_module = _driver()
+        self._pool_errors = pool_module
         self._local = threading.local()
         self._own_writes = 0
         self._watch_lock = threading.Lock()
@@ -210,23 +217,31 @@ class PostgresStore(Store):
     @contextlib.contextmanager
     def _conn(self) -> Iterator[Any]:
         """The connection of this thread's open transaction, else one from the pool; a
-        server gone away becomes a GalleryUnavailableError (the pool replaces the link)."""
+        server gone away becomes a GalleryUnavailableError.
+
+        The pool replaces a dropped link by itself, but after an outage it retries with a
+        growing pause; when it has none ready within `POOL_WAIT_SECONDS`, this call connects
+        directly (the server may be back already; if not, the error says why)."""
         bound = getattr(self._local, "conn", None)
         if bound is not None:
             yield bound
             return
         psycopg = self._psycopg
         try:
-            with self._pool.connection() as conn:
-                yield conn
-        except GalleryError:
-            raise
+            conn, pooled = self._pool.getconn(timeout=POOL_WAIT_SECONDS), True
+        except self._pool_errors.PoolClosed as exc:
+            raise GalleryError(f"The gallery {self.location!r} was closed.") from exc
+        except self._pool_errors.PoolTimeout:
+            conn, pooled = self._connect(), False
+        try:
+            yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._unavailable(exc) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("psycopg_pool"):  # PoolTimeout, PoolClosed
-                raise self._unavailable(exc) from exc
-            raise
+        finally:
+            if pooled:
+                self._pool.putconn(conn)  # a broken one is dropped and replaced
+            else:
+                conn.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
