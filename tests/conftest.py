@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from desktop import xdisplay  # noqa: F401 - Xvfb fixture for window tests (tests/desktop.py)
 from needs import missing
-from pg import pg_url, postgres_server  # noqa: F401 - a real PostgreSQL server (tests/pg.py)
+from pg import pg_url, postgres_server, store_spec  # noqa: F401 - PostgreSQL (tests/pg.py)
 
 from face_recognizer.engine import Engine
 from face_recognizer.models import find_pack

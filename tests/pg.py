@@ -190,3 +190,12 @@ def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.05)
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A `--db` value for a new, empty gallery of each store in turn: a folder (SQLite), then
+    a database on the session's PostgreSQL server. Tests that take it run against both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "db")
+    return str(request.getfixturevalue("pg_url"))

@@ -7,10 +7,10 @@ Same tables and behaviour as the SQLite store (`store/base.py`, `MIGRATIONS`); w
   that lost the server fails the calls made meanwhile (`GalleryUnavailableError`) and works
   again once the server is back, with no restart.
 * Changes by other stations: statement triggers on `people`, `faces` and `settings` count
-  every write in the one-row table `gallery_changes`. `change_token()` is that counter,
-  read by a background thread every `WATCH_SECONDS` over its own connection, so a live loop
-  asking every second never waits on the network; while the server is away it raises
-  `GalleryUnavailableError`, and the caller goes on with what it has.
+  every writing transaction in the one-row table `gallery_changes`. `change_token()` is that
+  counter, read by a background thread every `WATCH_SECONDS` over its own connection, so a
+  live loop asking every second never waits on the network; while the server is away it
+  raises `GalleryUnavailableError`, and the caller goes on with what it has.
 * Two stations enrolling the same person at once: the person's row is made with
   `INSERT ... ON CONFLICT DO NOTHING` (the second waits for the first to commit and then
   uses its row), and faces are unique per (person, source_hash), so both sets of photos end
