@@ -76,15 +76,16 @@ def copy_gallery(
     report = CopyReport()
     for name, records in _by_person(source):
         report.people += 1
-        for start in range(0, len(records), BATCH_FACES):
-            part = records[start : start + BATCH_FACES]
-            for rid, same_pack in groupby(part, key=lambda r: r.recognizer_id):
-                faces = [r.enrol_face() for r in same_pack]
-                result = target.add_faces(name, faces, rid)
-                report.faces_copied += result.added
-                report.faces_already_there += result.duplicates
-            if progress is not None:
-                progress(len(part))
+        with target.transaction():  # one person is copied whole or not at all
+            for start in range(0, len(records), BATCH_FACES):
+                part = records[start : start + BATCH_FACES]
+                for rid, same_pack in groupby(part, key=lambda r: r.recognizer_id):
+                    faces = [r.enrol_face() for r in same_pack]
+                    result = target.add_faces(name, faces, rid)
+                    report.faces_copied += result.added
+                    report.faces_already_there += result.duplicates
+                if progress is not None:
+                    progress(len(part))
     theirs = target.settings()
     for key, value in source.settings().items():
         if merge and key in theirs and theirs[key] != value:
