@@ -187,3 +187,39 @@ def test_import_people_and_reindex_commands(store_spec, tmp_path):
     )
     password = urlsplit(store_spec).password
     assert password is None or password not in everything
+
+
+def test_sightings_round_trip(store_spec, spurs):
+    from datetime import datetime, timedelta, timezone
+
+    from face_recognizer.store.base import NewSighting
+
+    start = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+
+    def seen(minutes: int, name: str | None, face: EnrolFace) -> NewSighting:
+        when = start + timedelta(minutes=minutes)
+        return NewSighting("camera:0", when, when + timedelta(seconds=5), None, None,
+                           10 * minutes, 10 * minutes + 9, name, 0.8, 0.7, 10, 120.0,
+                           recognizer_id=RID, embedding=face.embedding, crop=face.crop)  # fmt: skip
+
+    with open_store(store_spec) as store:
+        store.add_faces("Duncan", spurs[:1], RID)
+        ids = store.add_sightings([seen(0, "Duncan", spurs[0]), seen(1, None, spurs[1]),
+                                   seen(2, None, spurs[2])])  # fmt: skip
+        assert len(set(ids)) == 3
+        assert [s.name for s in store.sightings()] == ["Duncan", None, None]
+        assert store.sightings(since=start + timedelta(minutes=1))[0].started == start + timedelta(
+            minutes=1
+        )
+        unknown_ids, vectors = store.unknown_embeddings(RID)
+        assert list(unknown_ids) == ids[1:]
+        assert np.array_equal(vectors[1], spurs[2].embedding)
+        assert np.array_equal(store.sighting_crops(ids[1:2])[ids[1]], spurs[1].crop)
+        group = store.next_group_id()
+        store.set_sighting_groups({ids[1]: group, ids[2]: group})
+        assert [s.id for s in store.sightings(group_id=group)] == ids[1:]
+        assert store.next_group_id() == group + 1
+        assert store.name_sightings(ids[1:2], "Duncan") == 1
+        assert [s.name for s in store.sightings(unknown=True)] == [None]
+        assert store.delete_sightings(ids[2:]) == 1
+        assert [s.id for s in store.sightings()] == ids[:2]

@@ -147,7 +147,7 @@ def recognize(
         step: Any = recognizer
         log = None
         if not no_log:
-            log, step, log_sink = _sightings_log(db_dir, frames, recognizer, auto_enrol)
+            log, step, log_sink = _sightings_log(db, frames, recognizer, auto_enrol)
             sinks.append(log_sink)
         try:
             report = run(
@@ -178,7 +178,7 @@ def recognize(
 
 
 def _sightings_log(
-    db_dir: Path, frames: Any, recognizer: Any, auto_enrol: int | None
+    db: str | None, frames: Any, recognizer: Any, auto_enrol: int | None
 ) -> tuple[Any, Any, Any]:
     """(the `SightingLog`, the step to run, a live-loop sink feeding the log)."""
     from face_recognizer.live import Sink
@@ -193,7 +193,7 @@ def _sightings_log(
         from face_recognizer.sightings.visitors import Visitors, VisitorStep
 
         visitors = Visitors(auto_enrol)
-        with open_store(db_dir) as store:
+        with open_store(db) as store:
             visitors.update(store, rid)  # the strangers who came back before this run
         step = VisitorStep(recognizer, visitors)
 
@@ -201,7 +201,7 @@ def _sightings_log(
             visitors.update(store, rid)
 
     log = SightingLog(
-        lambda: open_store(db_dir),
+        lambda: open_store(db),
         source=frames.spec,
         is_live=frames.is_live,
         recognizer_id=rid,
