@@ -67,7 +67,8 @@ def test_round_trip_dedup_and_export(store_spec, spurs):
         assert np.array_equal(exported[2].crop, spurs[2].crop)
         assert [r.crop for r in store.export_faces(crops=False)] == [None] * 3
         assert store.settings() == {"threshold": "0.35"}
-        assert store.owners_of(["gdp1", "nope"]) == {"gdp1": "Spurs"}
+        taken = store.add_faces("Someone Else", spurs[1:2], RID)  # one photo file, one name
+        assert (taken.added, taken.taken) == (0, (("gdp.jpg#1", "Spurs"),))
         assert store.face_count() == 3
         assert store.recognizer_ids() == {RID: 3}
 

@@ -378,7 +378,14 @@ class PostgresStore(Store):
             conn.close()
 
     # -- writing ---------------------------------------------------------------------------
-    def add_faces(self, name: str, faces: Sequence[EnrolFace], recognizer_id: str) -> AddResult:
+    def add_faces(
+        self,
+        name: str,
+        faces: Sequence[EnrolFace],
+        recognizer_id: str,
+        *,
+        same_photo_ok: bool = False,
+    ) -> AddResult:
         name = normalize_name(name)
         with self._write() as conn:
             self.check_pack(recognizer_id, faces)
@@ -393,6 +400,19 @@ class PostgresStore(Store):
             if row is None:
                 raise GalleryError(f"{name!r} was removed by another station meanwhile; retry.")
             person_id = int(row[0])
+            taken: list[tuple[str, str]] = []
+            if not same_photo_ok:  # one photo file, one name
+                owners = dict(
+                    conn.execute(
+                        "SELECT DISTINCT ON (f.source_hash) f.source_hash, p.name FROM faces f"
+                        " JOIN people p ON p.id = f.person_id WHERE f.source_hash = ANY(%s)"
+                        " AND f.person_id <> %s ORDER BY f.source_hash, f.id",
+                        ([f.source_hash for f in faces], person_id),
+                    ).fetchall()
+                )
+                taken = [(f.source, str(owners[f.source_hash])) for f in faces
+                         if f.source_hash in owners]  # fmt: skip
+                faces = [f for f in faces if f.source_hash not in owners]
             with conn.cursor() as cur:  # one pipelined batch; rowcount sums its rows
                 cur.executemany(
                     "INSERT INTO faces (person_id, recognizer_id, embedding, crop_png,"
@@ -417,7 +437,8 @@ class PostgresStore(Store):
                 added = max(0, cur.rowcount) if faces else 0
             if created and added == 0:  # a new person with nothing new: do not create
                 conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
-        return AddResult(person_id, added, len(faces) - added, created and added > 0)
+        duplicates = len(faces) - added
+        return AddResult(person_id, added, duplicates, created and added > 0, tuple(taken))
 
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
         with self._conn() as conn:  # two index range scans, not a count of every face
@@ -594,18 +615,6 @@ class PostgresStore(Store):
                 (normalize_name(name),),
             ).fetchall()
         return {str(r[0]) for r in rows}
-
-    def owners_of(self, source_hashes: Sequence[str]) -> dict[str, str]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT f.source_hash, p.name FROM faces f JOIN people p ON p.id = f.person_id"
-                " WHERE f.source_hash = ANY(%s) ORDER BY f.id",
-                (list(source_hashes),),
-            ).fetchall()
-        owners: dict[str, str] = {}
-        for digest, name in rows:
-            owners.setdefault(str(digest), str(name))
-        return owners
 
     def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
         crop_column = "f.crop_png" if crops else "NULL"
