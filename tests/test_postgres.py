@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -117,7 +118,8 @@ def test_two_stations_enrolling_one_person_at_once_keep_every_photo_once(pg_url,
     try:
         for round_ in range(10):
             name = f"Person {round_}"
-            sets = [gdp_faces[:2], gdp_faces[1:]]  # gdp1 in both
+            mine = [replace(f, source_hash=f"{f.source_hash}-{round_}") for f in gdp_faces]
+            sets = [mine[:2], mine[1:]]  # the second photo in both
             start = threading.Barrier(2)
             results: list[AddResult] = []
 
@@ -133,7 +135,7 @@ def test_two_stations_enrolling_one_person_at_once_keep_every_photo_once(pg_url,
             assert len(results) == 2
             assert sum(r.added for r in results) == 3
             assert sum(r.created for r in results) == 1
-            assert stations[0].source_hashes(name) == {"gdp0", "gdp1", "gdp2"}
+            assert stations[0].source_hashes(name) == {f.source_hash for f in mine}
         people = stations[1].people()
         assert [p.photos for p in people] == [3] * 10
     finally:
