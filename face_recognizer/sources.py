@@ -4,7 +4,7 @@
 URLs) are read on their own thread and the newest frame always wins: a slow consumer skips
 frames instead of falling behind, and `dropped` counts the skipped ones. Video files are
 read in order, every frame (decoded one step ahead on a helper thread). Image files and
-folders are independent stills (`is_stills`).
+folder trees (sub-folders too, sorted) are independent stills (`is_stills`).
 """
 
 from __future__ import annotations
@@ -289,7 +289,12 @@ def open_source(
         return _LiveSource(text, capture, text, paced=False, reconnect_s=reconnect_s)
     path = Path(text).expanduser()
     if path.is_dir():
-        paths = sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p))
+        # the whole tree, sorted by path inside the folder (reproducible); each path joins the
+        # folder as given, so it opens from where the command ran
+        paths = sorted(
+            (p for p in path.rglob("*") if p.is_file() and is_image_path(p)),
+            key=lambda p: p.relative_to(path).parts,
+        )
         if not paths:
             raise SourceError(f"Folder {text!r} holds no image files (.jpg, .png, ...).")
         return _StillsSource(text, paths)

@@ -181,3 +181,23 @@ def test_close_never_releases_a_capture_the_reader_still_uses() -> None:
     source._thread.join(5.0)
     assert not source._thread.is_alive()
     assert capture.released_by == ["live-reader"]
+
+
+def test_folder_tree_is_walked_sorted_and_each_path_opens_from_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layout `import` uses (person/photo.jpg) works as a --source too."""
+    tree = tmp_path / "people"
+    for rel in ("Bea/2.jpg", "Ana/b.png", "Ana/a.jpg", "loose.jpg", "Ana/deeper/c.jpg"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tree / rel), np.full((20, 30, 3), 99, np.uint8))
+    (tree / "Ana" / "notes.txt").write_text("not a picture")
+    monkeypatch.chdir(tmp_path)
+    with open_source("people") as source:
+        frames = list(source)
+    assert [f.source for f in frames] == [
+        str(Path("people", *rel.split("/")))
+        for rel in ("Ana/a.jpg", "Ana/b.png", "Ana/deeper/c.jpg", "Bea/2.jpg", "loose.jpg")
+    ]
+    assert all(Path(f.source or "").is_file() for f in frames)  # relative to the cwd
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
