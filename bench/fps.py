@@ -8,6 +8,12 @@ against the clip's ground truth: Lin-Manuel Miranda named in >= 95% of frames 82
 Barack Obama in >= 90% of frames 211-274, no Joe Biden anywhere, no name on the
 pedestrians clip.
 
+Ours runs with all speed levers on (`live.Levers`), and once more with each lever off, so
+each lever's gain is `FPS with all / FPS without it`, in the same run. "Whole process" times
+the seed loop's script (`bench/baseline_naive.py`: start, enrol, every frame, exit) against
+`face-recognizer recognize --no-window --json` on a gallery of the same photos (start, every
+frame, exit), each as its own process.
+
     .venv/bin/python bench/fps.py [--datasets ../shared/datasets] [--threads 1 2]
 
 Then the cost of logging sightings (`recognize` stores one per ended track unless
@@ -20,7 +26,9 @@ live loop on a machine with no core to spare: steadier than the FPS ratio on a b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +41,7 @@ from baseline_naive import NaiveRecognizer, frames
 from face_recognizer.engine import Engine, cpu_threads
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
-from face_recognizer.live import CallbackSink, Recognizer, Sink, run
+from face_recognizer.live import CallbackSink, Levers, Recognizer, Sink, run
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
 from face_recognizer.sightings.log import SightingLog
@@ -80,6 +88,20 @@ def bench_naive(naive: NaiveRecognizer, video: Path) -> tuple[float, list[set[st
     for image in frames(video):
         names.append({name for _, name, _ in naive.recognize(image) if name})
     return len(names) / (time.perf_counter() - start), names
+
+
+LEVER_NAMES = {
+    "roi": "detect around tracked faces",
+    "coast": "predicted frames",
+    "coarse": "half-size scans",
+}
+
+
+def whole_process(command: list[str]) -> float:
+    """Seconds from start to exit of `command` (its output discarded)."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
 def bench_ours(
@@ -133,15 +155,25 @@ def main() -> None:
     naive.enrol_folder(videos / "references")
     tuned = NaiveRecognizer(tuned_ort=True)
     tuned.enrol_folder(videos / "references")
-    ours = {}
+    ours: dict[str, Recognizer] = {}
     with tempfile.TemporaryDirectory(prefix="fps-gallery-") as tmp:
         for threads in args.threads:
             engine = Engine(find_pack(), ctx=-1, threads=threads)
             gallery = Gallery(Path(tmp) / f"db{threads}")
             enrol_references(engine, gallery, videos / "references")
-            ours[threads] = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
-        print("| clip | pipeline | FPS | vs baseline | faces embedded | half-size detections "
-              "| correctness |")  # fmt: skip
+            matcher = Matcher(gallery, engine.pack.recognizer_id)
+            ours[f"ours, {threads} thread(s)"] = Recognizer(engine, matcher)
+            if threads == max(args.threads):
+                for lever, what in LEVER_NAMES.items():
+                    off = dataclasses.replace(Levers(), **{lever: False})
+                    label = f"ours, {threads} thread(s), without {what}"
+                    ours[label] = Recognizer(engine, matcher, levers=off)
+                none = Levers(roi=False, coast=False, coarse=False)
+                ours[f"ours, {threads} thread(s), no levers"] = Recognizer(
+                    engine, matcher, levers=none
+                )
+        print("| clip | pipeline | FPS | vs baseline | faces embedded | predicted / region / "
+              "half-size frames | correctness |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
         for clip in (HAMILTON, PEDESTRIANS):
             base_fps, base_names = bench_naive(naive, videos / clip)
@@ -151,13 +183,31 @@ def main() -> None:
             print(f"| {clip} | baseline with our ONNX Runtime settings | {tuned_fps:.1f} | "
                   f"{tuned_fps / base_fps:.2f} | all | 0 | {figures(clip, tuned_names)} |",
                   flush=True)  # fmt: skip
-            for threads, recognizer in ours.items():
+            for label, recognizer in ours.items():
+                before = (recognizer.coasted_frames, recognizer.roi_frames)
                 fps, names, embedded, coarse = bench_ours(recognizer, videos / clip)
-                print(f"| {clip} | ours, {threads} thread(s) | {fps:.1f} | "
-                      f"{fps / base_fps:.2f} | {embedded} | {coarse} | {figures(clip, names)} |",
+                coasted = recognizer.coasted_frames - before[0]
+                regions = recognizer.roi_frames - before[1]
+                print(f"| {clip} | {label} | {fps:.1f} | {fps / base_fps:.2f} | {embedded} | "
+                      f"{coasted} / {regions} / {coarse} | {figures(clip, names)} |",
                       flush=True)  # fmt: skip
-    naive.close()
-    tuned.close()
+        naive.close()
+        tuned.close()
+        db = Path(tmp) / f"db{max(args.threads)}"
+        here = Path(__file__).resolve().parent
+        print()
+        print("| clip | whole process: seed loop (s) | ours (s) | ratio |")
+        print("|---|---|---|---|")
+        for clip in (HAMILTON, PEDESTRIANS):
+            seed = whole_process(
+                [sys.executable, str(here / "baseline_naive.py"), str(videos / clip),
+                 str(videos / "references")]
+            )  # fmt: skip
+            mine = whole_process(
+                [sys.executable, "-m", "face_recognizer", "recognize", "--source",
+                 str(videos / clip), "--db", str(db), "--ctx", "-1", "--no-window", "--json"]
+            )  # fmt: skip
+            print(f"| {clip} | {seed:.1f} | {mine:.1f} | {seed / mine:.2f} |", flush=True)
     log_cost(videos, max(args.threads), args.log_pairs)
 
 

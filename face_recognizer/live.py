@@ -30,7 +30,7 @@ import numpy as np
 from face_recognizer.draw import COLORS, Color, draw_box, draw_status
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.sources import FrameSource
-from face_recognizer.tracker import Identified, Tracker, label_stills
+from face_recognizer.tracker import Identified, Tracker, iou_matrix, label_stills
 from face_recognizer.types import (
     END_CUT,
     END_SOURCE,
@@ -84,48 +84,102 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
+@dataclass(frozen=True, slots=True)
+class Levers:
+    """The speed levers of `Recognizer` on video (all on by default; off to measure each).
+
+    Attributes:
+        roi: between whole-frame scans, detect only around the tracked faces (their
+            predicted boxes, tiled into one small mosaic) instead of the whole frame.
+        coast: when every track is confident, predict every other frame's boxes from their
+            velocity instead of detecting.
+        coarse: scan the whole frame at half `--det-size` while all faces are big enough.
+        close: look for a face that fills the picture on a padded, downscaled copy when the
+            whole-frame scan finds none (at most every `CLOSE_EVERY` frames on video).
+    """
+
+    roi: bool = True
+    coast: bool = True
+    coarse: bool = True
+    close: bool = True
+
+
+SCAN_EVERY = 6  # video frames between two whole-frame scans when tracking by regions
+MAX_COAST = 1  # predicted frames in a row between two detections
+COAST_MAX_DIFF = 6.0  # thumbnail change (0-255) above which a frame is detected, not predicted
+ROI_SCALE = 2.2  # a region is this many times the face's box, centred on its prediction
+ROI_FACE_PX = 48  # a face is scaled to about this size in its mosaic tile
+ROI_TILE_MIN, ROI_TILE_MAX = 64, 160  # tile side bounds (pixels, multiples of 32)
+ROI_HOLD = 2  # frames a track missed by region detection is still shown at its prediction
+CLOSE_EVERY = 15  # video frames between two close-face passes while no face is seen
+CLOSE_PAD = 0.5  # padding on each side, as a share of the frame, for the close-face pass
+
+
 class Recognizer:
     """Labels frames with the names of the people in a matcher's gallery.
+
+    Video frames are tracked: the whole frame is scanned every `SCAN_EVERY` frames, after a
+    shot cut and while nothing is tracked; in between, faces are detected only in small
+    regions around where their tracks are predicted to be (one mosaic, one detector call),
+    and, when every track is confident, every other frame is predicted from the tracks'
+    velocities without detecting at all (`levers` turns each of these off).
 
     Args:
         engine: an `Engine` (detect, align, embed).
         matcher: a `Matcher` (or anything with `match(embeddings) -> list[Match]`,
             `refresh()`, `people_count`).
         tracker: the tracker for video frames; a default `Tracker()` when None.
+        levers: which speed levers are on (`Levers()`: all).
     """
 
     def __init__(
-        self, engine: Engine, matcher: GalleryMatcher, tracker: Tracker | None = None
+        self,
+        engine: Engine,
+        matcher: GalleryMatcher,
+        tracker: Tracker | None = None,
+        levers: Levers | None = None,
     ) -> None:
         self.engine = engine
         self.matcher = matcher
         self.tracker = tracker or Tracker()
+        self.levers = levers or Levers()
         self.embedded_total = 0
         self._previous: np.ndarray | None = None
         self._last_refresh = time.monotonic()
         self._since_full = FULL_DETECT_EVERY  # the next video frame gets a full detection
+        self._since_scan = SCAN_EVERY
+        self._since_close = CLOSE_EVERY
+        self._coasted = 0
         self._last_count = 0
         self.coarse_frames = 0
+        self.roi_frames = 0
+        self.coasted_frames = 0
+        self.close_passes = 0
 
     def reset(self) -> None:
         """Forget tracks (without end events) and the previous frame (a new source)."""
         self.tracker.reset()
+        self._restart()
+
+    def _restart(self) -> None:
         self._previous = None
         self._since_full = FULL_DETECT_EVERY
+        self._since_scan = SCAN_EVERY
+        self._since_close = CLOSE_EVERY
+        self._coasted = 0
 
     def finish(self) -> tuple[TrackEnd, ...]:
         """End every track (the source ended); returns the end events not yet reported."""
         ended = self.tracker.end_all(END_SOURCE)
-        self._previous = None
-        self._since_full = FULL_DETECT_EVERY
+        self._restart()
         return ended
 
     @property
     def people_count(self) -> int:
         return int(self.matcher.people_count)
 
-    def _detect_video(self, image: np.ndarray) -> Detections:
-        """Detect at half the input size when the faces in view are big enough for it.
+    def _scan(self, image: np.ndarray) -> Detections:
+        """Detect in the whole frame, at half the input size when the faces allow it.
 
         A full-size detection runs every `FULL_DETECT_EVERY` frames (new, small faces are
         found there) and whenever the half-size pass finds fewer faces than the frame before
@@ -140,7 +194,7 @@ class Recognizer:
                 float(detections.box_wh.min()) * scale >= COARSE_MIN_FACE_PX
             )
 
-        if self._since_full < FULL_DETECT_EVERY and coarse < full:
+        if self.levers.coarse and self._since_full < FULL_DETECT_EVERY and coarse < full:
             detections = self.engine.detect(image, det_size=coarse)
             if fits_coarse(detections) and len(detections) >= self._last_count:
                 self._since_full += 1
@@ -152,6 +206,32 @@ class Recognizer:
         self._since_full = 0 if fits_coarse(detections) else FULL_DETECT_EVERY
         self._last_count = len(detections)
         return detections
+
+    def _detect_video(self, image: np.ndarray) -> tuple[Detections, int]:
+        """Scan the whole frame when due, else detect around the tracked faces.
+
+        Returns the detections and how many frames a missed track may be held (see
+        `Tracker.update`): region detection may miss a face the next scan finds again.
+        """
+        boxes = self.tracker.predicted_boxes()
+        if self.levers.roi and len(boxes) and self._since_scan < SCAN_EVERY:
+            self._since_scan += 1
+            self.roi_frames += 1
+            found = detect_regions(self.engine, image, boxes)
+            if len(found) < len(boxes):  # a face was missed: held this frame, scan the next
+                self._since_scan = SCAN_EVERY
+            return found, ROI_HOLD
+        self._since_scan = 0
+        detections = self._scan(image)
+        if len(detections) or not self.levers.close:
+            self._since_close = CLOSE_EVERY
+            return detections, 0
+        self._since_close += 1
+        if self._since_close < CLOSE_EVERY:
+            return detections, 0
+        self._since_close = 0
+        self.close_passes += 1
+        return detect_close(self.engine, image), 0
 
     def _identify(
         self, image: np.ndarray, detections: Detections, indices: np.ndarray
@@ -168,27 +248,59 @@ class Recognizer:
             if self.matcher.refresh():
                 self.tracker.reidentify()  # names may have changed: vote afresh, same tracks
 
+    def detect_still(self, image: np.ndarray) -> Detections:
+        """The faces of an independent picture; a face that fills it is found on a padded copy."""
+        detections = self.engine.detect(image)
+        if not len(detections) and self.levers.close:
+            self.close_passes += 1
+            detections = detect_close(self.engine, image)
+        return detections
+
     def process(self, frame: Frame, *, still: bool = False) -> FrameResult:
         """Detect, track and label the faces of one frame."""
         self._refresh_gallery()
         image = frame.image
         if still:
-            detections = self.engine.detect(image)
+            detections = self.detect_still(image)
             found = self._identify(image, detections, np.arange(len(detections)))
             faces: tuple[Track, ...] = label_stills(detections, found.matches, found.embeddings)
             return FrameResult(
                 frame.index, frame.source, faces, len(detections), timestamp=frame.timestamp
             )
         thumb = _thumbnail(image)
+        if self._previous is None:
+            change = float("inf")  # nothing to compare with: detect, but nothing to end
+        elif self._previous.shape != thumb.shape:
+            change = 255.0
+        else:
+            change = float(np.abs(thumb - self._previous).mean())
+        self._previous = thumb
         cut: tuple[TrackEnd, ...] = ()
-        if self._previous is not None and (
-            self._previous.shape != thumb.shape
-            or float(np.abs(thumb - self._previous).mean()) > SHOT_CUT_DIFF
-        ):
+        if SHOT_CUT_DIFF < change < float("inf"):
             cut = self.tracker.end_all(END_CUT)
             self._since_full = FULL_DETECT_EVERY
-        self._previous = thumb
-        detections = self._detect_video(image)
+            self._since_scan = SCAN_EVERY
+        if (
+            self.levers.coast
+            and not cut
+            and self._coasted < MAX_COAST
+            and change <= COAST_MAX_DIFF
+            and self.tracker.active
+            and self.tracker.can_coast()
+        ):
+            self._coasted += 1
+            self.coasted_frames += 1
+            faces = self.tracker.coast(index=frame.index, timestamp=frame.timestamp)
+            return FrameResult(
+                frame.index,
+                frame.source,
+                faces,
+                0,
+                ended=self.tracker.take_ended(),
+                timestamp=frame.timestamp,
+            )
+        self._coasted = 0
+        detections, hold = self._detect_video(image)
         before = self.embedded_total
         faces = self.tracker.update(
             detections,
@@ -196,6 +308,7 @@ class Recognizer:
             index=frame.index,
             timestamp=frame.timestamp,
             image=image,
+            hold=hold,
         )
         return FrameResult(
             frame.index,
@@ -205,6 +318,99 @@ class Recognizer:
             ended=cut + self.tracker.take_ended(),
             timestamp=frame.timestamp,
         )
+
+
+def _ceil32(value: float) -> int:
+    return int(np.ceil(value / 32.0)) * 32
+
+
+def detect_regions(engine: Engine, image: np.ndarray, boxes: np.ndarray) -> Detections:
+    """Faces near `boxes` (predicted face boxes): each region around a box is scaled into
+    one tile of a mosaic, the mosaic is detected in one call, and the faces are mapped back
+    to `image` (duplicates from overlapping regions removed).
+
+    A region is `ROI_SCALE` times its box, square, shifted inside the frame; its face is
+    scaled to about `ROI_FACE_PX` pixels (never enlarged beyond the region's own size).
+    """
+    h, w = image.shape[:2]
+    regions = []
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float32):
+        face = max(float(x2 - x1), float(y2 - y1), 8.0)
+        side = int(min(ROI_SCALE * face, w, h))
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        left = int(np.clip(round(cx - side / 2), 0, w - side))
+        top = int(np.clip(round(cy - side / 2), 0, h - side))
+        regions.append((left, top, side))
+    want = max(min(side, ROI_SCALE * ROI_FACE_PX) for _, _, side in regions)
+    tile = int(np.clip(_ceil32(want), ROI_TILE_MIN, ROI_TILE_MAX))
+    cols = int(np.ceil(np.sqrt(len(regions))))
+    rows = int(np.ceil(len(regions) / cols))
+    mosaic = np.zeros((rows * tile, cols * tile, 3), np.uint8)
+    for i, (left, top, side) in enumerate(regions):
+        r, c = divmod(i, cols)
+        crop = image[top : top + side, left : left + side]
+        interp = cv2.INTER_AREA if side > tile else cv2.INTER_LINEAR
+        mosaic[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = cv2.resize(
+            crop, (tile, tile), interpolation=interp
+        )
+    found = engine.detect(mosaic, det_size=max(mosaic.shape[:2]))
+    if not len(found):
+        return found
+    # each region answers for its own face: the detection in its tile nearest the prediction
+    predicted = np.asarray(boxes, dtype=np.float32)
+    centres = (found.xyxy[:, :2] + found.xyxy[:, 2:]) / 2
+    tiles_c, tiles_r = (centres[:, 0] // tile).astype(int), (centres[:, 1] // tile).astype(int)
+    xyxy, landmarks, scores = [], [], []
+    for i, (left, top, side) in enumerate(regions):
+        r, c = divmod(i, cols)
+        mine = np.flatnonzero((tiles_c == c) & (tiles_r == r))
+        if not len(mine):
+            continue
+        origin = np.array([c * tile, r * tile], np.float32)
+        scale = side / tile
+        boxes_i = (
+            np.clip(found.xyxy[mine].reshape(-1, 2, 2), origin, origin + tile) - origin
+        ) * scale + np.array([left, top], np.float32)
+        boxes_i = boxes_i.reshape(-1, 4)
+        overlap = iou_matrix(predicted[i : i + 1], boxes_i)[0]
+        best = int(np.argmax(overlap))
+        if overlap[best] < 0.2:
+            continue
+        j = mine[best]
+        xyxy.append(boxes_i[best])
+        landmarks.append((found.landmarks[j] - origin) * scale + np.array([left, top], np.float32))
+        scores.append(found.scores[j])
+    if not xyxy:
+        return Detections.empty()
+    return _suppress_duplicates(Detections(np.stack(xyxy), np.array(scores), np.stack(landmarks)))
+
+
+def _suppress_duplicates(detections: Detections, iou: float = 0.4) -> Detections:
+    """Best score first, without boxes that overlap a better one by more than `iou`."""
+    order = np.argsort(-detections.scores, kind="stable")
+    ranked = detections[order]
+    overlap = iou_matrix(ranked.xyxy, ranked.xyxy)
+    keep: list[int] = []
+    for i in range(len(ranked)):
+        if all(overlap[i, k] <= iou for k in keep):
+            keep.append(i)
+    return ranked[np.asarray(keep, dtype=np.int64)]
+
+
+def detect_close(engine: Engine, image: np.ndarray) -> Detections:
+    """Faces that fill the picture: detected on a copy padded by `CLOSE_PAD` of its size on
+    each side (the detector needs context around a face), mapped back to `image`."""
+    h, w = image.shape[:2]
+    dy, dx = int(h * CLOSE_PAD), int(w * CLOSE_PAD)
+    padded = cv2.copyMakeBorder(image, dy, dy, dx, dx, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    found = engine.detect(padded)
+    if not len(found):
+        return found
+    shift = np.array([dx, dy], np.float32)
+    xyxy = (found.xyxy.reshape(-1, 2, 2) - shift).reshape(-1, 4)
+    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, w - 1)
+    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, h - 1)
+    return Detections(xyxy, found.scores, found.landmarks - shift)
 
 
 class Verifier:

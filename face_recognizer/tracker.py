@@ -109,6 +109,29 @@ class _TrackState:
     embedding_count: int = 0
     best_crop: np.ndarray | None = None
     best_quality: float = -1.0
+    # constant-velocity motion model: the last detected box, when, and its speed per frame
+    anchor_xyxy: np.ndarray | None = None
+    anchor_frame: int = 0
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    landmarks: np.ndarray | None = None
+    score: float = 0.0
+    data: dict[str, object] = field(default_factory=dict)
+    held: int = 0  # frames in a row reported at the predicted box while not detected
+
+    def observe(self, xyxy: np.ndarray, frame: int) -> None:
+        """A detection of this face at `frame`: update the box and the velocity."""
+        if self.anchor_xyxy is not None and frame > self.anchor_frame:
+            step = (xyxy - self.anchor_xyxy) / float(frame - self.anchor_frame)
+            self.velocity = (0.5 * self.velocity + 0.5 * step).astype(np.float32)
+        self.anchor_xyxy, self.anchor_frame = xyxy, frame
+        self.xyxy = xyxy
+
+    def predict(self, frame: int) -> np.ndarray:
+        """Where the box should be at `frame` (constant velocity from the last detection)."""
+        if self.anchor_xyxy is None:
+            return self.xyxy
+        predicted: np.ndarray = self.anchor_xyxy + self.velocity * float(frame - self.anchor_frame)
+        return predicted
 
     def add_embedding(self, embedding: np.ndarray) -> None:
         vector = np.asarray(embedding, dtype=np.float32)
@@ -241,7 +264,7 @@ class Tracker:
         assigned: list[int | None] = [None] * len(xyxy)
         if not self._tracks or not len(xyxy):
             return assigned
-        previous = np.stack([t.xyxy for t in self._tracks])
+        previous = np.stack([t.predict(self._frame) for t in self._tracks])
         overlap = iou_matrix(previous, xyxy)
         # centre distance relative to the previous box size, for faces that moved fast
         prev_c = (previous[:, :2] + previous[:, 2:]) / 2
@@ -271,13 +294,16 @@ class Tracker:
         index: int | None = None,
         timestamp: float = 0.0,
         image: np.ndarray | None = None,
+        hold: int = 0,
     ) -> tuple[Track, ...]:
         """Track this frame's faces; embed and match those that need it via `identify`.
 
         `index` and `timestamp` are the frame's (default: a count of updates, 0.0); with
         `image`, each track keeps a crop of its best embedded view for its end event.
         Returns one `Track` per detection, in the detections' order; tracks that ended here
-        are available from `take_ended()`.
+        are available from `take_ended()`. With `hold` > 0 (detections that may miss a face,
+        as region detection can), a track seen in the previous frame but not detected now is
+        reported at its predicted box, after the detections, up to `hold` frames in a row.
         """
         self._frame += 1
         frame_index = self._frame - 1 if index is None else index
@@ -291,7 +317,10 @@ class Tracker:
                 self._next_id += 1
             else:
                 state = self._tracks[t]
-                state.xyxy = xyxy[d]
+            state.observe(xyxy[d], self._frame)
+            state.landmarks = detections.landmarks[d]
+            state.score = float(detections.scores[d])
+            state.data = {key: value[d] for key, value in detections.data.items()}
             state.last_seen = self._frame
             state.last_index, state.last_time = frame_index, timestamp
             state.frames += 1
@@ -326,7 +355,14 @@ class Tracker:
         for state in states:
             state.decide(self.min_votes, self.majority)
 
+        for state in states:
+            state.held = 0
         seen = {id(s) for s in states}
+        held: list[Track] = []
+        for old in self._tracks:
+            if id(old) not in seen and old.last_seen == self._frame - 1 and old.held < hold:
+                old.held += 1
+                held.append(self._coast_state(old, frame_index, timestamp))
         for old in self._tracks:
             if id(old) not in seen and self._frame - old.last_seen > self.max_missing:
                 self._ended.append(old.ended(END_LEFT))
@@ -346,6 +382,60 @@ class Tracker:
                 data={key: value[d] for key, value in detections.data.items()},
             )
             for d, state in enumerate(states)
+        ) + tuple(held)
+
+    def predicted_boxes(self) -> np.ndarray:
+        """(T, 4) boxes where the live tracks should be in the next frame."""
+        if not self._tracks:
+            return np.zeros((0, 4), np.float32)
+        return np.stack([t.predict(self._frame + 1) for t in self._tracks]).astype(np.float32)
+
+    def can_coast(self) -> bool:
+        """Whether the next frame may be predicted instead of detected: every track seen in
+        the last frame is confident and not due to be embedded again."""
+        return all(
+            t.confident and self._frame + 1 - t.last_embedded < self.refresh_every
+            for t in self._tracks
+            if t.last_seen == self._frame
+        )
+
+    def coast(self, *, index: int | None = None, timestamp: float = 0.0) -> tuple[Track, ...]:
+        """Advance one frame without detections: each track moves at its velocity.
+
+        For frames between two detections (see `can_coast`); nothing is embedded.
+        """
+        self._frame += 1
+        frame_index = self._frame - 1 if index is None else index
+        out = [
+            self._coast_state(state, frame_index, timestamp)
+            for state in self._tracks
+            if state.last_seen == self._frame - 1  # a missing track stays missing
+        ]
+        for old in self._tracks:
+            if self._frame - old.last_seen > self.max_missing:
+                self._ended.append(old.ended(END_LEFT))
+        self._tracks = [t for t in self._tracks if self._frame - t.last_seen <= self.max_missing]
+        return tuple(out)
+
+    def _coast_state(self, state: _TrackState, frame_index: int, timestamp: float) -> Track:
+        """Move `state` to its predicted box in this frame and report it (not embedded)."""
+        predicted = state.predict(self._frame)
+        shift = ((predicted[:2] + predicted[2:]) - (state.xyxy[:2] + state.xyxy[2:])) / 2
+        state.xyxy = predicted
+        if state.landmarks is not None:
+            state.landmarks = state.landmarks + shift
+        state.last_seen = self._frame
+        state.last_index, state.last_time = frame_index, timestamp
+        state.frames += 1
+        return Track(
+            id=state.id,
+            xyxy=_box(predicted),
+            landmarks=state.landmarks if state.landmarks is not None else np.zeros((5, 2)),
+            name=state.label[0],
+            similarity=state.label[1],
+            embedded=False,
+            score=state.score,
+            data=state.data,
         )
 
     @staticmethod
