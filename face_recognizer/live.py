@@ -225,13 +225,15 @@ class Recognizer:
         detections = self._scan(image)
         if len(detections) or not self.levers.close:
             self._since_close = CLOSE_EVERY
-            return detections, 0
+            return detections, ROI_HOLD
+        # nothing found: a face too close for a scan, right away while one is tracked,
+        # else at most every CLOSE_EVERY frames
         self._since_close += 1
-        if self._since_close < CLOSE_EVERY:
-            return detections, 0
+        if not len(boxes) and self._since_close < CLOSE_EVERY:
+            return detections, ROI_HOLD
         self._since_close = 0
         self.close_passes += 1
-        return detect_close(self.engine, image), 0
+        return detect_close(self.engine, image), ROI_HOLD
 
     def _identify(
         self, image: np.ndarray, detections: Detections, indices: np.ndarray
@@ -329,18 +331,18 @@ def detect_regions(engine: Engine, image: np.ndarray, boxes: np.ndarray) -> Dete
     one tile of a mosaic, the mosaic is detected in one call, and the faces are mapped back
     to `image` (duplicates from overlapping regions removed).
 
-    A region is `ROI_SCALE` times its box, square, shifted inside the frame; its face is
-    scaled to about `ROI_FACE_PX` pixels (never enlarged beyond the region's own size).
+    A region is `ROI_SCALE` times its box, square, centred on it; what lies outside the
+    frame is black (so a face that fills the frame still gets the context the detector
+    needs). Its face is scaled to about `ROI_FACE_PX` pixels (never enlarged beyond the
+    region's own size).
     """
     h, w = image.shape[:2]
     regions = []
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float32):
         face = max(float(x2 - x1), float(y2 - y1), 8.0)
-        side = int(min(ROI_SCALE * face, w, h))
+        side = int(ROI_SCALE * face)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        left = int(np.clip(round(cx - side / 2), 0, w - side))
-        top = int(np.clip(round(cy - side / 2), 0, h - side))
-        regions.append((left, top, side))
+        regions.append((round(float(cx) - side / 2), round(float(cy) - side / 2), side))
     want = max(min(side, ROI_SCALE * ROI_FACE_PX) for _, _, side in regions)
     tile = int(np.clip(_ceil32(want), ROI_TILE_MIN, ROI_TILE_MAX))
     cols = int(np.ceil(np.sqrt(len(regions))))
@@ -348,10 +350,19 @@ def detect_regions(engine: Engine, image: np.ndarray, boxes: np.ndarray) -> Dete
     mosaic = np.zeros((rows * tile, cols * tile, 3), np.uint8)
     for i, (left, top, side) in enumerate(regions):
         r, c = divmod(i, cols)
-        crop = image[top : top + side, left : left + side]
+        ix0, iy0 = max(0, left), max(0, top)  # the part of the region inside the frame
+        ix1, iy1 = min(w, left + side), min(h, top + side)
+        if ix1 <= ix0 or iy1 <= iy0:
+            continue
+        scale = tile / side
+        tx0, ty0 = round((ix0 - left) * scale), round((iy0 - top) * scale)
+        tx1, ty1 = round((ix1 - left) * scale), round((iy1 - top) * scale)
+        if tx1 <= tx0 or ty1 <= ty0:
+            continue
         interp = cv2.INTER_AREA if side > tile else cv2.INTER_LINEAR
-        mosaic[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = cv2.resize(
-            crop, (tile, tile), interpolation=interp
+        y, x = r * tile, c * tile
+        mosaic[y + ty0 : y + ty1, x + tx0 : x + tx1] = cv2.resize(
+            image[iy0:iy1, ix0:ix1], (tx1 - tx0, ty1 - ty0), interpolation=interp
         )
     found = engine.detect(mosaic, det_size=max(mosaic.shape[:2]))
     if not len(found):
@@ -382,7 +393,10 @@ def detect_regions(engine: Engine, image: np.ndarray, boxes: np.ndarray) -> Dete
         scores.append(found.scores[j])
     if not xyxy:
         return Detections.empty()
-    return _suppress_duplicates(Detections(np.stack(xyxy), np.array(scores), np.stack(landmarks)))
+    mapped = np.stack(xyxy)
+    mapped[:, 0::2] = np.clip(mapped[:, 0::2], 0, w - 1)
+    mapped[:, 1::2] = np.clip(mapped[:, 1::2], 0, h - 1)
+    return _suppress_duplicates(Detections(mapped, np.array(scores), np.stack(landmarks)))
 
 
 def _suppress_duplicates(detections: Detections, iou: float = 0.4) -> Detections:

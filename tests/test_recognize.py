@@ -299,3 +299,65 @@ def test_region_detection_and_prediction_follow_moving_faces_like_full_detection
     assert len(clear_ids) > 12
     assert clear_ids <= {f.id for f in results[-1].faces}
     assert [f.name for f in results[-1].faces if f.name] == ["Yao Ming"]
+
+
+@pytest.mark.parametrize("subset", ["att_orl", "bbt8_faceapi", "glint18_aligned112"])
+def test_recognize_finds_faces_that_fill_the_photo(
+    subset: str, datasets: Path, tmp_path: Path
+) -> None:
+    """Tight crops (no context around the face) give no face to a plain detection; the
+    padded pass of `recognize` finds one in each (first photo of up to 12 people)."""
+    people = sorted(d for d in (datasets / subset).iterdir() if d.is_dir())[:12]
+    tree = tmp_path / subset
+    for person in people:
+        first = sorted(p for p in person.iterdir() if is_image_path(p))[0]
+        (tree / person.name).mkdir(parents=True)
+        (tree / person.name / first.name).write_bytes(first.read_bytes())
+    done = _cli(
+        "recognize", "--source", str(tree), "--db", str(tmp_path / "db"), "--ctx", "-1",
+        "--no-window", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = _json_lines(done.stdout)
+    assert len(lines) == len(people) >= 8
+    assert [len(line["faces"]) for line in lines] == [1] * len(people)
+    for line in lines:
+        assert Path(line["source"]).is_file()
+        x1, y1, x2, y2 = line["faces"][0]["box"]
+        image = read_image(Path(line["source"]))
+        assert (x2 - x1) * (y2 - y1) > 0.3 * image.shape[0] * image.shape[1]  # fills it
+
+
+def test_a_face_that_comes_close_until_it_fills_the_frame_stays_named(
+    engine, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A clip that zooms into Yao Ming's face until it fills the 360x360 frame: named in
+    every frame, with one track, while a plain detection loses it at the end."""
+    import cv2
+
+    from face_recognizer.live import Recognizer
+    from face_recognizer.matcher import Matcher
+    from face_recognizer.types import Frame
+
+    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    photo = read_image(sample_path("yaoming.jpg"))
+    box = engine.detect(photo).xyxy[0]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    big = cv2.copyMakeBorder(photo, 200, 200, 200, 200, cv2.BORDER_REPLICATE)
+    cx, cy = cx + 200, cy + 200
+    face = float(max(box[2] - box[0], box[3] - box[1]))
+    frames = []
+    for i in range(40):  # from 4x the face down to 0.8x the face: it ends beyond the frame
+        side = face * (4.0 - 3.2 * i / 39)
+        x0, y0 = round(cx - side / 2), round(cy - side / 2)
+        crop = big[y0 : y0 + round(side), x0 : x0 + round(side)]
+        frames.append(Frame(cv2.resize(crop, (360, 360)), i, None, i / 25))
+    assert len(engine.detect(frames[-1].image)) == 0  # too close for a plain detection
+    with Gallery(tmp_path / "db") as gallery:
+        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        results = [recognizer.process(f) for f in frames]
+    assert [len(r.faces) for r in results] == [1] * 40
+    assert [r.faces[0].name for r in results[3:]] == ["Yao Ming"] * 37
+    assert len({r.faces[0].id for r in results}) == 1
+    last = results[-1].faces[0].xyxy
+    assert last[2] - last[0] > 300  # the face fills the frame
