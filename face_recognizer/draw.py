@@ -85,8 +85,10 @@ def draw_box(
     color: Color,
     *,
     landmarks: np.ndarray | None = None,
+    reserved_top: int = 0,
 ) -> None:
-    """Box a face and write `label` on a filled tab above it (below it at the top edge)."""
+    """Box a face and write `label` on a filled tab above it, or below it when there is no
+    room above (the top edge, or the `reserved_top` rows a status line covers)."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (round(float(v)) for v in xyxy)
     thickness = max(2, round(min(h, w) / 300))
@@ -101,16 +103,21 @@ def draw_box(
     tw, th = text_size(label, size)
     pad = max(2, size // 6)
     tab_h = th + pad
-    top = y1 - tab_h if y1 - tab_h >= 0 else min(y2, h - tab_h)
+    top = y1 - tab_h if y1 - tab_h >= reserved_top else min(max(y2, reserved_top), h - tab_h)
     left = min(max(0, x1 - thickness // 2), max(0, w - tw - 2 * pad))
     cv2.rectangle(image, (left, top), (left + tw + 2 * pad, top + tab_h), color, -1)
     put_text(image, label, (left + pad, top + tab_h - pad - size // 5), COLORS["text"], size)
 
 
+def status_height(image: np.ndarray) -> int:
+    """Rows the status line covers at the top of `image`."""
+    return int(max(12, _label_px(image) * 3 // 4) * 1.6)
+
+
 def draw_status(image: np.ndarray, text: str) -> None:
     """A dark status line across the top of the image."""
     size = max(12, _label_px(image) * 3 // 4)
-    bar_h = int(size * 1.6)
+    bar_h = status_height(image)
     top = image[:bar_h]
     top[:] = (top.astype(np.uint16) * 2 // 5 + np.array(COLORS["status_bg"]) * 3 // 5).astype(
         np.uint8

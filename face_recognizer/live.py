@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import cv2
 import numpy as np
 
-from face_recognizer.draw import COLORS, Color, draw_box, draw_status
+from face_recognizer.draw import COLORS, Color, draw_box, draw_status, status_height
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.sources import FrameSource
 from face_recognizer.tracker import Identified, Tracker, iou_matrix, label_stills
@@ -493,11 +493,18 @@ def annotate(
     landmarks: bool = False,
     status: str | None = None,
     label: Labeler = name_label,
+    reserved_top: int = 0,
 ) -> None:
-    """Draw every face of `result` (its `label`, known faces on top) and a status line."""
+    """Draw every face of `result` (its `label`, known faces on top) and a status line.
+
+    Name tabs never cover the status line (nor `reserved_top` rows): they go below a box
+    that has no room above it."""
+    if status:
+        reserved_top = max(reserved_top, status_height(image))
     for face in sorted(result.faces, key=lambda f: f.is_known):  # names drawn on top
         text, color = label(face)
-        draw_box(image, face.xyxy, text, color, landmarks=face.landmarks if landmarks else None)
+        points = face.landmarks if landmarks else None
+        draw_box(image, face.xyxy, text, color, landmarks=points, reserved_top=reserved_top)
     if status:
         draw_status(image, status)
 
@@ -646,8 +653,9 @@ def status_text(fps: float, faces: int, people: int, device: str, dropped: int |
 Status = Callable[[float, FrameResult, FrameSource], str]
 """The status line for a frame: (smoothed FPS, result, source) -> text."""
 
-Annotator = Callable[[np.ndarray, FrameResult, bool], None]
-"""Draws a result's faces onto a picture in place (the flag: draw landmarks)."""
+Annotator = Callable[[np.ndarray, FrameResult, bool, int], None]
+"""Draws a result's faces onto a picture in place: (picture, result, draw landmarks, rows at
+the top the status line covers, where no name tab may go)."""
 
 
 def recognizer_status(recognizer: Recognizer, device_label: str) -> Status:
@@ -667,14 +675,14 @@ def _annotated(
 ) -> np.ndarray:
     """A copy of `image` with `result` and the status line drawn on it."""
     drawn: np.ndarray = image.copy()
-    draw(drawn, result, landmarks)
+    draw(drawn, result, landmarks, status_height(drawn) if status else 0)
     if status:
         draw_status(drawn, status)
     return drawn
 
 
-def _draw_names(image: np.ndarray, result: FrameResult, landmarks: bool) -> None:
-    annotate(image, result, landmarks=landmarks)
+def _draw_names(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
+    annotate(image, result, landmarks=landmarks, reserved_top=reserved)
 
 
 def run(

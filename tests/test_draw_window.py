@@ -36,6 +36,33 @@ def test_label_of_a_face_at_the_top_edge_goes_inside_the_picture() -> None:
     assert _count(image[60:100], COLORS["unknown"]) > 300
 
 
+def test_name_tab_of_a_face_just_under_the_status_line_goes_below_the_box(engine) -> None:  # type: ignore[no-untyped-def]
+    """A real face near the top of a frame: its tab would cover the status line, so it is
+    drawn below the box; the status line stays dark, with nothing green on it."""
+    from face_recognizer.draw import status_height
+    from face_recognizer.images import read_image
+    from face_recognizer.live import annotate
+    from face_recognizer.samples import sample_path
+    from face_recognizer.types import FrameResult, Track
+
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    photo = read_image(sample_path("yaoming.jpg"))
+    found = engine.detect(photo)
+    assert len(found) == 1
+    top = 24 - int(found.xyxy[0][1])  # the face box starts 24 px from the top
+    frame[max(0, top) : top + photo.shape[0], 100 : 100 + photo.shape[1]] = photo[max(0, -top) :]
+    (face,) = engine.detect(frame).xyxy
+    assert 10 < face[1] < 40
+    bar = status_height(frame)
+    assert face[1] < bar + 30  # no room for a tab between the status line and the box
+    track = Track(1, tuple(float(v) for v in face), found.landmarks[0], "Yao Ming", 0.7)  # type: ignore[arg-type]
+    annotate(frame, FrameResult(0, None, (track,), 1), status="30.0 FPS | 1 face")
+    assert _count(frame[:bar], COLORS["known"]) == 0  # the status line is not covered
+    below = frame[int(face[3]) : int(face[3]) + 40, int(face[0]) : int(face[2])]
+    assert _count(below, COLORS["known"]) > 300  # the tab, under the box
+    assert frame[: bar - 2, 300:].mean() < 128  # status line still darkened
+
+
 def test_status_and_banner() -> None:
     image = np.full((200, 400, 3), 200, np.uint8)
     draw_status(image, "12.0 FPS | 2 faces | CPU")

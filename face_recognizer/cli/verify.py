@@ -129,8 +129,8 @@ def _verify_live(
             )
             click.echo(f"frame {result.index}: {text or 'no face'}")
 
-    def draw(image: np.ndarray, result: FrameResult, landmarks: bool) -> None:
-        annotate(image, result, landmarks=landmarks, label=verdict_label)
+    def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
+        annotate(image, result, landmarks=landmarks, label=verdict_label, reserved_top=reserved)
 
     window = None if no_window else Window(f"face-recognizer verify: {reference.name}", LIVE_KEYS)
     try:
