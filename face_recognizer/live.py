@@ -718,6 +718,9 @@ def run(
     started = time.perf_counter()
     fps = 0.0
     last = started
+    # a video file in a window plays at its own frame rate (F: as fast as possible)
+    paced = viewer is not None and not source.is_live and not source.is_stills
+    clock: tuple[float, float] | None = None  # (wall time, frame time) of the pacing origin
 
     def ended(events: Iterable[TrackEnd]) -> None:
         for event in events:
@@ -744,6 +747,10 @@ def run(
             draw = None
             if wants_image:
                 text = status(fps, result, source) if status is not None else ""
+                if window is not None:
+                    scale = window.scale_for((frame.image.shape[1], frame.image.shape[0]))
+                    if scale < 1.0:
+                        text = f"{text} | shown at {scale:.0%}" if text else f"{scale:.0%}"
                 draw = functools.partial(_annotated, frame.image, result, text, annotator)
                 image = draw(landmarks if viewer is None else viewer.landmarks)
             for sink in sinks:
@@ -751,7 +758,16 @@ def run(
             ended(result.ended)
             if viewer is None or image is None or draw is None:
                 continue
-            action = viewer.present(image, draw, still=source.is_stills)
+            wait_ms = 1
+            if paced and not viewer.fast:
+                now = time.perf_counter()
+                if clock is None or frame.timestamp < clock[1]:
+                    clock = (now, frame.timestamp)
+                due = clock[0] + (frame.timestamp - clock[1])
+                wait_ms = max(1, round((due - now) * 1000))
+            else:
+                clock = None
+            action = viewer.present(image, draw, still=source.is_stills, wait_ms=wait_ms)
             if action in (QUIT, CLOSE):
                 report.stopped_by = action
                 break

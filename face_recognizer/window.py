@@ -27,7 +27,60 @@ ANY_KEY = "any"  # an unmapped key, reported only by `show(image, wait_ms=0)`
 QUIT = "quit"
 SNAPSHOT = "snapshot"
 LANDMARKS = "landmarks"
-LIVE_KEYS: dict[str | int, str] = {"q": QUIT, 27: QUIT, "s": SNAPSHOT, "l": LANDMARKS}
+FAST = "fast"  # video files: play as fast as processing allows instead of at their frame rate
+LIVE_KEYS: dict[str | int, str] = {
+    "q": QUIT,
+    27: QUIT,
+    "s": SNAPSHOT,
+    "l": LANDMARKS,
+    "f": FAST,
+}
+SCREEN_MARGIN_PX = (40, 80)  # room left for window decorations and a panel (width, height)
+
+
+def screen_size() -> tuple[int, int] | None:
+    """The screen's (width, height) in pixels, or None when it cannot be told.
+
+    Read from the X server (libX11 through ctypes) on Linux; elsewhere None (no scaling).
+    """
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        return None
+    try:
+        xlib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XDefaultScreen.argtypes = [ctypes.c_void_p]
+    xlib.XDisplayWidth.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    xlib.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    display = xlib.XOpenDisplay(None)
+    if not display:
+        return None
+    try:
+        screen = xlib.XDefaultScreen(display)
+        return int(xlib.XDisplayWidth(display, screen)), int(xlib.XDisplayHeight(display, screen))
+    finally:
+        xlib.XCloseDisplay(display)
+
+
+def fit_scale(image_wh: tuple[int, int], screen_wh: tuple[int, int] | None) -> float:
+    """The scale (<= 1) at which a picture of `image_wh` fits the screen, aspect kept."""
+    if screen_wh is None:
+        return 1.0
+    w, h = image_wh
+    room_w = max(160, screen_wh[0] - SCREEN_MARGIN_PX[0])
+    room_h = max(120, screen_wh[1] - SCREEN_MARGIN_PX[1])
+    return min(1.0, room_w / w, room_h / h)
+
+
 BANNER_SECONDS = 1.5
 NO_SCREEN_HINT = "Run with --no-window, and --json or --output FILE to see the results."
 
@@ -65,7 +118,13 @@ class Window:
                 self._keys[int(key)] = action
         self._shown = False
         self._closed = False
+        self._screen = screen_size()
+        self.scale = 1.0  # how the first picture was scaled to fit the screen
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+
+    def scale_for(self, image_wh: tuple[int, int]) -> float:
+        """The scale at which a picture of `image_wh` is shown (<= 1: it fits the screen)."""
+        return fit_scale(image_wh, self._screen)
 
     @staticmethod
     def available() -> bool:
@@ -81,9 +140,10 @@ class Window:
         """
         if self._closed:
             return CLOSE
-        if not self._shown:
+        if not self._shown:  # open no larger than the screen (scaled, aspect kept)
             h, w = image.shape[:2]
-            cv2.resizeWindow(self.title, w, h)
+            self.scale = self.scale_for((w, h))
+            cv2.resizeWindow(self.title, round(w * self.scale), round(h * self.scale))
         cv2.imshow(self.title, image)
         self._shown = True
         if wait_ms <= 0:
@@ -146,10 +206,16 @@ class Viewer:
         self.snapshot_dir = snapshot_dir
         self.prefix = prefix
         self.snapshots: list[Path] = []
+        self.fast = False  # F: video files play as fast as processing allows
         self._banner: tuple[str, float] = ("", 0.0)
 
     def present(
-        self, image: np.ndarray, redraw: Callable[[bool], np.ndarray], *, still: bool
+        self,
+        image: np.ndarray,
+        redraw: Callable[[bool], np.ndarray],
+        *,
+        still: bool,
+        wait_ms: int = 1,
     ) -> str | None:
         """Show `image` and return the action that ends its turn (None: no key).
 
@@ -163,7 +229,13 @@ class Viewer:
             if time.monotonic() < until:
                 shown = image.copy()
                 draw_banner(shown, text, COLORS["banner"])
-            action = self.window.show(shown, 0 if still else 1)
+            action = self.window.show(shown, 0 if still else max(1, wait_ms))
+            if action == FAST:
+                self.fast = not self.fast
+                self._banner = (
+                    "As fast as possible" if self.fast else "At the video's frame rate",
+                    time.monotonic() + BANNER_SECONDS,
+                )
             if action == SNAPSHOT:
                 self._save(image)
             elif action == LANDMARKS:
@@ -171,7 +243,7 @@ class Viewer:
                 image = redraw(self.landmarks)
             elif action in (QUIT, CLOSE):
                 return action
-            if not still or action not in (SNAPSHOT, LANDMARKS):
+            if not still or action not in (SNAPSHOT, LANDMARKS, FAST):
                 return action
 
     def _save(self, image: np.ndarray) -> None:

@@ -361,3 +361,49 @@ def test_a_face_that_comes_close_until_it_fills_the_frame_stays_named(
     assert len({r.faces[0].id for r in results}) == 1
     last = results[-1].faces[0].xyxy
     assert last[2] - last[0] > 300  # the face fills the frame
+
+
+def test_a_1080p_video_window_fits_the_screen_and_plays_at_the_clip_frame_rate(
+    xdisplay: str, tmp_path: Path
+) -> None:
+    """Under a 1280x800 screen a 1920x1080 clip opens scaled (aspect kept, whole picture
+    visible, the status line says so), and 30 frames at 10 FPS play for about 3 s."""
+    import time
+
+    import cv2
+
+    scene = cv2.resize(read_image(sample_path("players.jpg")), (1920, 1080))
+    scene[-120:, -160:] = (255, 0, 255)  # a magenta corner: is the bottom right on screen?
+    clip = tmp_path / "street.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (1920, 1080))
+    for _ in range(30):
+        writer.write(scene)
+    writer.release()
+    proc = subprocess.Popen(
+        [*CLI, "recognize", "--ctx", "-1", "--db", str(tmp_path / "db"), "--source", str(clip)],
+        env=desktop_env(xdisplay), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        window = wait_for_window(xdisplay, WINDOW_TITLE, proc=proc, timeout=120)
+        shot = wait_for_screen(
+            xdisplay, window, lambda im: _has(im, (255, 0, 255), 2000), 60, "the magenta corner"
+        )
+        opened = time.monotonic()
+        cv2.imwrite(str(tmp_path / "fit.png"), shot)
+        h, w = shot.shape[:2]
+        assert w <= 1280
+        assert h <= 800
+        assert w < 1920
+        assert abs(w / h - 16 / 9) < 0.05  # aspect kept
+        corner = shot[int(h * 0.9) :, int(w * 0.93) :]
+        assert _has(corner, (255, 0, 255), 100)  # the bottom right of the picture is shown
+        _, err = proc.communicate(timeout=120)
+        played = time.monotonic() - opened
+        assert proc.returncode == 0, err
+        assert "30 frames in" in err
+        assert played > 2.0, played  # ~3 s at 10 FPS (not processing speed)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
