@@ -225,15 +225,15 @@ class Recognizer:
         detections = self._scan(image)
         if len(detections) or not self.levers.close:
             self._since_close = CLOSE_EVERY
-            return detections, ROI_HOLD
+            return detections, 0
         # nothing found: a face too close for a scan, right away while one is tracked,
         # else at most every CLOSE_EVERY frames
         self._since_close += 1
         if not len(boxes) and self._since_close < CLOSE_EVERY:
-            return detections, ROI_HOLD
+            return detections, 0
         self._since_close = 0
         self.close_passes += 1
-        return detect_close(self.engine, image), ROI_HOLD
+        return detect_close(self.engine, image), 0
 
     def _identify(
         self, image: np.ndarray, detections: Detections, indices: np.ndarray

@@ -360,9 +360,9 @@ class Tracker:
         seen = {id(s) for s in states}
         held: list[Track] = []
         for old in self._tracks:
-            if id(old) not in seen and old.last_seen == self._frame - 1 and old.held < hold:
+            if id(old) not in seen and old.held < hold and self._frame - old.last_seen <= hold:
                 old.held += 1
-                held.append(self._coast_state(old, frame_index, timestamp))
+                held.append(self._coast_state(old, frame_index, timestamp, seen=False))
         for old in self._tracks:
             if id(old) not in seen and self._frame - old.last_seen > self.max_missing:
                 self._ended.append(old.ended(END_LEFT))
@@ -417,16 +417,22 @@ class Tracker:
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen <= self.max_missing]
         return tuple(out)
 
-    def _coast_state(self, state: _TrackState, frame_index: int, timestamp: float) -> Track:
-        """Move `state` to its predicted box in this frame and report it (not embedded)."""
+    def _coast_state(
+        self, state: _TrackState, frame_index: int, timestamp: float, *, seen: bool = True
+    ) -> Track:
+        """Move `state` to its predicted box in this frame and report it (not embedded).
+
+        `seen`: a predicted frame (nothing was detected), counted as seen; False for a
+        track a detection missed, shown at its prediction but not counted as seen."""
         predicted = state.predict(self._frame)
         shift = ((predicted[:2] + predicted[2:]) - (state.xyxy[:2] + state.xyxy[2:])) / 2
         state.xyxy = predicted
         if state.landmarks is not None:
             state.landmarks = state.landmarks + shift
-        state.last_seen = self._frame
-        state.last_index, state.last_time = frame_index, timestamp
-        state.frames += 1
+        if seen:
+            state.last_seen = self._frame
+            state.last_index, state.last_time = frame_index, timestamp
+            state.frames += 1
         return Track(
             id=state.id,
             xyxy=_box(predicted),
