@@ -110,7 +110,8 @@ COAST_MAX_DIFF = 6.0  # thumbnail change (0-255) above which a frame is detected
 ROI_SCALE = 2.2  # a region is this many times the face's box, centred on its prediction
 ROI_FACE_PX = 48  # a face is scaled to about this size in its mosaic tile
 ROI_TILE_MIN, ROI_TILE_MAX = 64, 160  # tile side bounds (pixels, multiples of 32)
-ROI_HOLD = 2  # frames a track missed by region detection is still shown at its prediction
+ROI_HOLD = 0  # frames a track missed by region detection is still shown at its prediction (off:
+# a sighting counts the frames its face is shown in; the next scan looks for it at once)
 CLOSE_EVERY = 15  # video frames between two close-face passes while no face is seen
 CLOSE_PAD = 0.5  # padding on each side, as a share of the frame, for the close-face pass
 
