@@ -4,4 +4,4 @@
 from face_recognizer.cli import main
 
 if __name__ == "__main__":
-    main(["register", *__import__("sys").argv[1:]])
+    main(command="register")

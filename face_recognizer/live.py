@@ -43,6 +43,7 @@ from face_recognizer.types import (
     TrackEnd,
 )
 from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer
+from face_recognizer.words import plural
 
 if TYPE_CHECKING:
     from face_recognizer.engine import Engine
@@ -645,7 +646,7 @@ class SessionReport:
 
 
 def status_text(fps: float, faces: int, people: int, device: str, dropped: int | None) -> str:
-    parts = [f"{fps:.1f} FPS", f"{faces} faces", f"{people} people", device]
+    parts = [f"{fps:.1f} FPS", plural(faces, "face"), plural(people, "person"), device]
     if dropped is not None:
         parts.append(f"{dropped} dropped")
     return " | ".join(parts)

@@ -274,7 +274,7 @@ class TrackEnd:
 
 @dataclass(frozen=True, slots=True)
 class FrameResult:
-    """Everything recognised in one frame.
+    """Everything recognized in one frame.
 
     Attributes:
         index: the frame's index in its source.

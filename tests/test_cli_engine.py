@@ -49,7 +49,7 @@ def test_ctx_0_falls_back_to_cpu_in_one_quiet_line() -> None:
     # ONNX Runtime's own messages (timestamps, [E:onnxruntime...], "Failed to load") stay away
     assert "onnxruntime" not in result.stderr.lower()
     assert "Failed to load" not in result.stderr + result.stdout
-    assert "players.jpg: 22 faces, 1 recognised" in result.stdout
+    assert "players.jpg: 22 faces, 1 recognized" in result.stdout
 
 
 def test_ctx_minus_1_never_tries_cuda() -> None:
@@ -89,7 +89,7 @@ def test_user_pack_in_insightface_home(tmp_path: Path) -> None:
         "demo", "--ctx", "-1", "--model-pack", "my_pack", env={"INSIGHTFACE_HOME": str(tmp_path)}
     )
     assert demo.returncode == 0, demo.stderr
-    assert "players.jpg: 22 faces, 1 recognised" in demo.stdout
+    assert "players.jpg: 22 faces, 1 recognized" in demo.stdout
 
 
 def test_model_dir_with_unusual_names_is_classified_by_its_graph(tmp_path: Path) -> None:

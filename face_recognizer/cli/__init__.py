@@ -7,6 +7,7 @@ the full traceback only with `face-recognizer --debug ...`, and exits 130 on Ctr
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,7 +20,7 @@ from face_recognizer.errors import FaceRecognizerError
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(click_ctx: click.Context, debug: bool) -> None:
-    """Real-time face recognition: register people, then recognise them live.
+    """Real-time face recognition: register people, then recognize them live.
 
     \b
     Examples:
@@ -99,13 +100,22 @@ def error_text(exc: FaceRecognizerError) -> str:
     return f"{exc.message.rstrip('.')} ({flag})."
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `face-recognizer` console script."""
+def main(argv: list[str] | None = None, command: str | None = None) -> None:
+    """Entry point of the `face-recognizer` console script, and with `command` of an entry
+    script that runs one command (`register.py`): its `--help` then names the script."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
         # without standalone mode, click returns the code of an Exit raised by a command
-        code = cli.main(args=args, prog_name="face-recognizer", standalone_mode=False)
+        if command is None:
+            code = cli.main(args=args, prog_name="face-recognizer", standalone_mode=False)
+        else:
+            if debug:
+                args = [a for a in args if a != "--debug"]
+            prog = Path(sys.argv[0]).name or command
+            code = cli.commands[command].main(
+                args=args, prog_name=prog, obj={"debug": debug}, standalone_mode=False
+            )
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

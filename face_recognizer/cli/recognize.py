@@ -20,6 +20,7 @@ from face_recognizer.cli.options import (
 )
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import FrameResult
+from face_recognizer.words import plural
 
 _EMPTY_HINT = (
     "The gallery {db!r} is empty, so everyone shows as Unknown; register someone with "
@@ -163,11 +164,11 @@ def recognize(
                 window.close()
     fps = report.frames / report.seconds if report.seconds > 0 else 0.0
     line = (
-        f"{report.frames} frames in {report.seconds:.1f} s ({fps:.1f} FPS), "
-        f"{report.embedded} faces embedded"
+        f"{plural(report.frames, 'frame')} in {report.seconds:.1f} s ({fps:.1f} FPS), "
+        f"{plural(report.embedded, 'face')} embedded"
     )
     if frames.is_live:
-        line += f", {report.dropped} frames dropped"
+        line += f", {plural(report.dropped, 'frame')} dropped"
     click.echo(line, err=True)
     for path in report.snapshots:
         click.echo(f"Snapshot: {path}", err=True)
@@ -287,7 +288,7 @@ def _enrol_demo_people(engine: Any, gallery: Any) -> list[str]:
 )
 @click.option("--no-window", is_flag=True, help="Do not show the picture even with a screen.")
 def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
-    """Recognise Yao Ming in a team photo, with no camera and no gallery of yours.
+    """Recognize Yao Ming in a team photo, with no camera and no gallery of yours.
 
     Enrols people from photos that ship with the installed packages into a temporary
     gallery (your db/ is not touched), labels players.jpg, writes the annotated picture
@@ -323,7 +324,7 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
         )
     faces = sorted(result.faces, key=lambda f: f.xyxy[0])
     known = [f for f in faces if f.is_known]
-    click.echo(f"{scene_path.name}: {len(faces)} faces, {len(known)} recognised")
+    click.echo(f"{scene_path.name}: {plural(len(faces), 'face')}, {len(known)} recognized")
     for face in known:
         box = ",".join(str(round(v)) for v in face.xyxy)
         click.echo(f"  {face.name} at [{box}] (similarity {face.similarity:.2f})")
