@@ -465,24 +465,6 @@ def enrol_images(
 
 
 # -- whole folders and re-embedding -------------------------------------------------------
-def enrol_tree(
-    engine: Engine,
-    store: FaceStore,
-    people: Sequence[tuple[str, Sequence[Path]]],
-    *,
-    on_photo: Callable[[PhotoResult], None] | None = None,
-    same_photo_ok: bool = False,
-) -> list[EnrolReport]:
-    """`enrol_files` for each (person, photos) of a `DIR/<person>/<photos>` tree
-    (`images.photo_tree`); one transaction per person."""
-    return [
-        enrol_files(
-            engine, store, name, list(files), on_photo=on_photo, same_photo_ok=same_photo_ok
-        )
-        for name, files in people
-    ]
-
-
 class CropStore(Protocol):
     """What `reembed` needs from a gallery."""
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 
 from face_recognizer.cli.options import (
     SAME_PHOTO_OK,
@@ -19,6 +21,7 @@ from face_recognizer.cli.options import (
 from face_recognizer.images import photo_tree
 from face_recognizer.store import Store, open_store
 from face_recognizer.store.base import normalize_name
+from face_recognizer.words import plural
 
 if TYPE_CHECKING:
     from face_recognizer.enrol import EnrolReport
@@ -37,13 +40,15 @@ def _open(db: str | None) -> Store:
 # -- people -------------------------------------------------------------------------------
 @click.group()
 def people() -> None:
-    """List, remove and rename enrolled people.
+    """List, show, remove, rename and merge enrolled people.
 
     \b
     Examples:
       face-recognizer people list
       face-recognizer people rename "Ana" "Ana Lima"
       face-recognizer people remove "Ana Lima" --yes
+      face-recognizer people merge "A. Lima" "Ana Lima" --yes
+      face-recognizer people show "Ana Lima" --sheet ana.png
     """
 
 
@@ -92,14 +97,15 @@ def remove_person(name: str, yes: bool, db: str | None) -> None:
             gallery.remove_person(name)  # raises the "not in the gallery" error
             return
         seen = len(gallery.sightings(name=found.name))  # they go too (with their crops)
-        if not yes and not click.confirm(
-            f"Remove {found.name}, {found.photos} photo(s) and {seen} sighting(s)?"
-        ):
+        question = (
+            f"Remove {found.name}, {plural(found.photos, 'photo')} and {plural(seen, 'sighting')}?"
+        )
+        if not yes and not click.confirm(question):
             click.echo("Nothing removed.")
             return
         removed = gallery.remove_person(found.name)
         wiped = gallery.wiped
-    click.echo(f"Removed {found.name} ({removed} photos, {seen} sightings).")
+    click.echo(f"Removed {found.name} ({plural(removed, 'photo')}, {plural(seen, 'sighting')}).")
     if not wiped:
         click.echo(NOT_WIPED.format(found.name), err=True)
 
@@ -123,6 +129,96 @@ def rename_person(old: str, new: str, db: str | None) -> None:
         click.echo(NOT_WIPED.format(old.strip()), err=True)
 
 
+@people.command("merge")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="INTO")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+def merge_people(source: str, target: str, yes: bool, db: str | None) -> None:
+    """Fold FROM into INTO: FROM's photos go to INTO and FROM is removed.
+
+    Photos INTO already has (same file content) are dropped.
+
+    \b
+    Example:
+      face-recognizer people merge "Barack_Obama" "Barack Obama" --yes
+    """
+    with _open(db) as gallery:
+        counts = {p.name: p.photos for p in gallery.people()}
+        name = normalize_name(source)
+        if not yes and name in counts and normalize_name(target) in counts:
+            question = f"Move {plural(counts[name], 'photo')} of {name} to {target.strip()}?"
+            if not click.confirm(question):
+                click.echo("Nothing merged.")
+                return
+        moved = gallery.merge_people(source, target)
+    click.echo(f"Merged {name} into {target.strip()} ({plural(moved, 'photo')} moved).")
+
+
+@people.command("show")
+@click.argument("name")
+@click.option(
+    "--sheet",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a contact sheet of the enrolled face crops (.png or .jpg).",
+)
+@db_option
+def show_person(name: str, sheet: Path | None, db: str | None) -> None:
+    """List a person's enrolled photos: file, date, quality.
+
+    Quality is the detector's score, the face's size in pixels and its sharpness
+    (variance of the Laplacian; higher is sharper).
+
+    \b
+    Examples:
+      face-recognizer people show "Ana Lima"
+      face-recognizer people show "Ana Lima" --sheet ana.png
+    """
+    from face_recognizer.images import write_image
+
+    if sheet is not None and sheet.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise click.BadParameter("must end in .png or .jpg", param_hint="--sheet")
+    with _open(db) as gallery:
+        photos = gallery.photos_of(name)
+    click.echo(f"{normalize_name(name)}: {plural(len(photos), 'photo')}")
+    click.echo("  #  ENROLLED          SCORE  FACE PX  SHARPNESS  FILE")
+    for n, photo in enumerate(photos, 1):
+        click.echo(
+            f"{n:>3}  {photo.created:%Y-%m-%d %H:%M}  {photo.det_score:5.2f}  "
+            f"{photo.face_px:7.0f}  {photo.blur:9.0f}  {photo.source}"
+        )
+    if sheet is not None:
+        written = write_image(contact_sheet([p.crop for p in photos]), sheet)
+        click.echo(f"Contact sheet: {written}")
+
+
+def contact_sheet(crops: list[np.ndarray], columns: int = 6) -> np.ndarray:
+    """The crops side by side, `columns` a row, each numbered as `people show` lists it."""
+    import cv2
+
+    size, pad = 112, 4
+    cols = max(1, min(columns, len(crops)))
+    rows = max(1, -(-len(crops) // cols))
+    sheet = np.full((rows * (size + pad) + pad, cols * (size + pad) + pad, 3), 255, np.uint8)
+    for i, crop in enumerate(crops):
+        y, x = pad + (i // cols) * (size + pad), pad + (i % cols) * (size + pad)
+        tile = cv2.resize(crop, (size, size)) if crop.shape[:2] != (size, size) else crop
+        sheet[y : y + size, x : x + size] = tile
+        label = str(i + 1)
+        cv2.rectangle(sheet, (x, y), (x + 10 + 9 * len(label), y + 18), (0, 0, 0), -1)
+        cv2.putText(
+            sheet,
+            label,
+            (x + 4, y + 14),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
+    return sheet
+
+
 # -- import -------------------------------------------------------------------------------
 def person_line(report: EnrolReport) -> str:
     """`Ana: used 5, already enrolled 1, skipped 2 (1 no face, 1 unreadable)`."""
@@ -138,47 +234,120 @@ def person_line(report: EnrolReport) -> str:
     return text
 
 
+class Progress:
+    """Import progress wherever the output goes: a bar on a terminal (stderr), else a plain
+    line at most every `every` seconds ("120/1351 photos, 14 people, about 38 s left")."""
+
+    def __init__(self, total: int, every: float = 5.0) -> None:
+        self.total, self.every = total, every
+        self.done = self.people = 0
+        self.start = self.last = time.monotonic()
+        self.bar = (
+            click.progressbar(length=total, label="Importing", file=sys.stderr)
+            if sys.stderr.isatty()
+            else None
+        )
+
+    def photo(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            click.echo(self.line(now), err=True)
+
+    def line(self, now: float) -> str:
+        text = f"{self.done}/{plural(self.total, 'photo')}, {plural(self.people, 'person')}"
+        if 0 < self.done < self.total:
+            left = (now - self.start) / self.done * (self.total - self.done)
+            text += f", about {left:.0f} s left"
+        return text
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+        else:
+            click.echo(self.line(time.monotonic()), err=True)
+
+
+def folder_names(plan: list[tuple[str, list[Path]]], keep: bool) -> list[tuple[str, list[Path]]]:
+    """Person names from folder names: underscores become spaces unless `keep`."""
+    if keep:
+        return plan
+    renamed = [(name.replace("_", " ").strip() or name, files) for name, files in plan]
+    changed = [(old, new) for (old, _), (new, _) in zip(plan, renamed, strict=True) if old != new]
+    if changed:
+        old, new = changed[0]
+        click.echo(
+            f"Underscores in {plural(len(changed), 'folder name')} became spaces "
+            f"({old!r} is enrolled as {new!r}); --keep-underscores keeps them.",
+            err=True,
+        )
+    return renamed
+
+
 @click.command("import")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--keep-underscores",
+    is_flag=True,
+    help="Keep underscores in folder names (by default Barack_Obama is enrolled as Barack Obama).",
+)
 @SAME_PHOTO_OK
 @db_option
 @engine_options
 def import_folder(
-    folder: Path, same_photo_ok: bool, db: str | None, engine_opts: EngineOptions
+    folder: Path,
+    keep_underscores: bool,
+    same_photo_ok: bool,
+    db: str | None,
+    engine_opts: EngineOptions,
 ) -> None:
     """Enrol a tree of photos: FOLDER/<person name>/<photos>, one folder per person.
 
-    Photos with no face, several faces, a face too small, too blurred or turned too far
-    are skipped, with the reason per person. Photos already enrolled (same file content)
-    are not added again, nor is a photo file already enrolled under another person (unless
-    --same-photo-ok); a face nearly identical to another person's photo gets a warning.
+    Underscores in folder names become spaces. Photos with no face, several faces, a face
+    too small, too blurred or turned too far are skipped, with the reason per person.
+    Photos already enrolled (same file content) are not added again, nor is a photo file
+    already enrolled under another person (unless --same-photo-ok); a face nearly identical
+    to another person's photo gets a warning. Each person's result is printed as it
+    finishes; progress goes to stderr (a bar on a terminal, a line every few seconds
+    otherwise).
 
     \b
     Example:
       face-recognizer import ~/photos/team --db ~/faces
     """
-    from face_recognizer.enrol import enrol_tree
+    from face_recognizer.enrol import enrol_files
 
-    plan = list(photo_tree(folder).items())
+    plan = folder_names(list(photo_tree(folder).items()), keep_underscores)
     engine = load_engine(engine_opts)
+    used = enrolled = 0
     with open_store(db) as gallery:
         gallery.check_pack(engine.pack.recognizer_id)
-        total = sum(len(files) for _, files in plan)
-        with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-            reports = enrol_tree(
-                engine,
-                gallery,
-                plan,
-                on_photo=lambda _: bar.update(1),
-                same_photo_ok=same_photo_ok,
-            )
-    for report in reports:
-        for near in report.similar:
-            click.echo(f"Warning: {near.sentence()}", err=True)
-        click.echo(person_line(report))
-    used = sum(r.added for r in reports)
-    enrolled = sum(1 for r in reports if r.added)
-    click.echo(f"Added {used} photos of {enrolled} people.")
+        progress = Progress(sum(len(files) for _, files in plan))
+        try:
+            for name, files in plan:
+                report = enrol_files(
+                    engine,
+                    gallery,
+                    name,
+                    files,
+                    on_photo=lambda _: progress.photo(),
+                    same_photo_ok=same_photo_ok,
+                )
+                progress.people += 1
+                used += report.added
+                enrolled += 1 if report.added else 0
+                if progress.bar is not None:
+                    click.echo("\r\033[K", nl=False, err=True)  # clear the bar's line first
+                for near in report.similar:
+                    click.echo(f"Warning: {near.sentence()}", err=True)
+                click.echo(person_line(report))
+        finally:
+            progress.close()
+    click.echo(f"Added {plural(used, 'photo')} of {plural(enrolled, 'person')}.")
 
 
 # -- reindex ------------------------------------------------------------------------------
@@ -202,4 +371,7 @@ def reindex(db: str | None, engine_opts: EngineOptions) -> None:
         total = gallery.face_count()
         with click.progressbar(length=total, label="Re-embedding", file=sys.stderr) as bar:
             faces, people_count = reembed(engine, gallery, on_progress=bar.update)
-    click.echo(f"Re-embedded {faces} faces of {people_count} people with {engine.pack.name}.")
+    click.echo(
+        f"Re-embedded {plural(faces, 'face')} of {plural(people_count, 'person')} "
+        f"with {engine.pack.name}."
+    )

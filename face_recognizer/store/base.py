@@ -250,6 +250,20 @@ class FaceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrolledPhoto:
+    """One enrolled face of a person as `people show` lists it: where it came from, when,
+    its quality (detector score, face size in pixels, sharpness) and its aligned crop."""
+
+    face_id: int
+    source: str
+    created: datetime
+    det_score: float
+    face_px: float
+    blur: float
+    crop: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
     """One numbered schema step: `sql[dialect]` is a script of `;`-separated statements."""
 
@@ -569,6 +583,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def crops(self) -> list[StoredCrop]:
         """Every stored face's aligned crop, for re-embedding."""
+
+    @abc.abstractmethod
+    def photos_of(self, name: str) -> list[EnrolledPhoto]:
+        """Every enrolled face of `name`, oldest first; GalleryError if `name` is unknown."""
 
     @abc.abstractmethod
     def source_hashes(self, name: str) -> set[str]:

@@ -42,6 +42,7 @@ from face_recognizer.store.base import (
     SCHEMA_VERSION,
     AddResult,
     EnrolFace,
+    EnrolledPhoto,
     FaceRecord,
     NewSighting,
     Sighting,
@@ -606,6 +607,19 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.cursor(binary=True) as cur:
             rows = cur.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
         return [StoredCrop(int(i), int(p), decode_png(bytes(b))) for i, p, b in rows]
+
+    def photos_of(self, name: str) -> list[EnrolledPhoto]:
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            person_id = self._person_id(conn, normalize_name(name))
+            rows = cur.execute(
+                "SELECT id, source, created, det_score, face_px, blur, crop_png FROM faces"
+                " WHERE person_id = %s ORDER BY id",
+                (person_id,),
+            ).fetchall()
+        return [
+            EnrolledPhoto(int(i), s, t, float(d), float(px), float(b), decode_png(bytes(png)))
+            for i, s, t, d, px, b, png in rows
+        ]
 
     def source_hashes(self, name: str) -> set[str]:
         with self._conn() as conn:

@@ -10,7 +10,7 @@ a person's new photos or none, and readers in other processes never block writer
 carries an `application_id` and a schema version: a corrupt file, another program's SQLite
 database, or a gallery from a newer version is a `GalleryError` and is never written to. A new
 gallery is made in one transaction too: a file killed before it committed is an SQLite file
-without tables or id, which the next open recognises as our unfinished gallery and finishes.
+without tables or id, which the next open recognizes as our unfinished gallery and finishes.
 
 Threads: one connection per `Gallery`, guarded by one re-entrant lock. A connection per
 thread would leave connections behind in every pooled thread that ends (a web server's),
@@ -41,6 +41,7 @@ from face_recognizer.store.base import (
     SCHEMA_VERSION,
     AddResult,
     EnrolFace,
+    EnrolledPhoto,
     FaceRecord,
     NewSighting,
     Sighting,
@@ -584,6 +585,27 @@ class Gallery(Store):
         with self._use() as conn:
             rows = conn.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
         return [StoredCrop(int(i), int(p), decode_png(b)) for i, p, b in rows]
+
+    def photos_of(self, name: str) -> list[EnrolledPhoto]:
+        person_id = self._person_id(normalize_name(name))
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT id, source, created, det_score, face_px, blur, crop_png FROM faces"
+                " WHERE person_id = ? ORDER BY id",
+                (person_id,),
+            ).fetchall()
+        return [
+            EnrolledPhoto(
+                int(i),
+                s,
+                datetime.fromisoformat(t),
+                float(d),
+                float(px),
+                float(b),
+                decode_png(png),
+            )
+            for i, s, t, d, px, b, png in rows
+        ]
 
     def source_hashes(self, name: str) -> set[str]:
         name = normalize_name(name)
