@@ -254,7 +254,7 @@ class Progress:
             self.bar.update(1)
             return
         now = time.monotonic()
-        if now - self.last >= self.every:
+        if now - self.last >= self.every and self.done < self.total:  # close() says the end
             self.last = now
             click.echo(self.line(now), err=True)
 
