@@ -235,9 +235,9 @@ def test_merge_and_show_on_shared_photos(datasets, tmp_path):
         assert float(fields[5]) > 0
     assert lines[6] == f"Contact sheet: {sheet}"
     picture = read_image(sheet)
-    assert picture.shape == (4 + 116, 4 + 4 * 116, 3)
+    assert picture.shape == (28 + 112, 4 * 112, 3)  # a title line above one row of 4 crops
     # each tile is a face crop, not blank paper
-    tiles = [picture[4:116, 4 + i * 116 : 116 + i * 116] for i in range(4)]
+    tiles = [picture[28:, i * 112 : (i + 1) * 112] for i in range(4)]
     assert all(float(t.std()) > 20 for t in tiles)
 
     missing = run_cli("people", "show", "Michelle Obama", "--db", str(db))

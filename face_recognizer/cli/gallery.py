@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from face_recognizer.cli.options import (
     SAME_PHOTO_OK,
@@ -175,6 +174,7 @@ def show_person(name: str, sheet: Path | None, db: str | None) -> None:
       face-recognizer people show "Ana Lima" --sheet ana.png
     """
     from face_recognizer.images import write_image
+    from face_recognizer.sightings.groups import contact_sheet
 
     if sheet is not None and sheet.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise click.BadParameter("must end in .png or .jpg", param_hint="--sheet")
@@ -188,35 +188,9 @@ def show_person(name: str, sheet: Path | None, db: str | None) -> None:
             f"{photo.face_px:7.0f}  {photo.blur:9.0f}  {photo.source}"
         )
     if sheet is not None:
-        written = write_image(contact_sheet([p.crop for p in photos]), sheet)
+        title = f"{normalize_name(name)}: {plural(len(photos), 'photo')}, in the order listed"
+        written = write_image(contact_sheet([p.crop for p in photos], title), sheet)
         click.echo(f"Contact sheet: {written}")
-
-
-def contact_sheet(crops: list[np.ndarray], columns: int = 6) -> np.ndarray:
-    """The crops side by side, `columns` a row, each numbered as `people show` lists it."""
-    import cv2
-
-    size, pad = 112, 4
-    cols = max(1, min(columns, len(crops)))
-    rows = max(1, -(-len(crops) // cols))
-    sheet = np.full((rows * (size + pad) + pad, cols * (size + pad) + pad, 3), 255, np.uint8)
-    for i, crop in enumerate(crops):
-        y, x = pad + (i // cols) * (size + pad), pad + (i % cols) * (size + pad)
-        tile = cv2.resize(crop, (size, size)) if crop.shape[:2] != (size, size) else crop
-        sheet[y : y + size, x : x + size] = tile
-        label = str(i + 1)
-        cv2.rectangle(sheet, (x, y), (x + 10 + 9 * len(label), y + 18), (0, 0, 0), -1)
-        cv2.putText(
-            sheet,
-            label,
-            (x + 4, y + 14),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
-    return sheet
 
 
 # -- import -------------------------------------------------------------------------------
