@@ -666,7 +666,7 @@ def recognizer_status(recognizer: Recognizer, device_label: str) -> Status:
     def status(fps: float, result: FrameResult, source: FrameSource) -> str:
         dropped = source.dropped if source.is_live else None
         text = status_text(fps, len(result.faces), recognizer.people_count, device_label, dropped)
-        # a shared gallery's server away: recognising with the index loaded (matcher.offline)
+        # a shared gallery's server away: recognizing with the index loaded (matcher.offline)
         return text + " | gallery offline" if getattr(recognizer.matcher, "offline", None) else text
 
     return status

@@ -112,7 +112,7 @@ class Matcher:
             if self.offline is None:
                 self.offline = exc.message
                 self._tell(
-                    f"{exc.message} Recognising with the {self.size} faces loaded meanwhile; "
+                    f"{exc.message} Recognizing with the {self.size} faces loaded meanwhile; "
                     "reconnecting by itself."
                 )
             return False

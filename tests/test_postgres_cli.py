@@ -199,7 +199,7 @@ def test_recognize_goes_on_while_the_server_is_away_and_reconnects(
             15,
             "recognize to say the gallery cannot be reached",
         )
-        # it keeps recognising meanwhile (frames keep coming)
+        # it keeps recognizing meanwhile (frames keep coming)
         seen = station.frames_after(stopped)
         _wait(lambda: station.frames_after(stopped) >= seen + 10, 60, "frames while offline")
         assert station.proc.poll() is None

@@ -90,6 +90,20 @@ def test_names_rename_remove_and_merge(store_spec, spurs):
         assert store.face_count() == 0
 
 
+def test_photos_of_lists_source_date_quality_and_crop(store_spec, spurs):
+    """`people show` reads the same rows from both stores."""
+    with open_store(store_spec) as store:
+        store.add_faces("Spurs", spurs, RID)
+        photos = store.photos_of("Spurs")
+        assert [p.source for p in photos] == ["gdp.jpg#0", "gdp.jpg#1", "gdp.jpg#2"]
+        assert all(p.created.tzinfo is not None for p in photos)
+        assert [(p.det_score, p.face_px, p.blur) for p in photos] == [(0.9, 100.0, 100.0)] * 3
+        for photo, face in zip(photos, spurs, strict=True):
+            assert np.array_equal(photo.crop, face.crop)
+        with pytest.raises(GalleryError, match="not in the gallery"):
+            store.photos_of("Nobody")
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "a\nb", "x" * 101])
 def test_bad_names_are_refused(store_spec, spurs, bad):
     with open_store(store_spec) as store, pytest.raises(GalleryError):

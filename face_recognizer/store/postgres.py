@@ -350,7 +350,7 @@ class PostgresStore(Store):
                 self._watcher.start()
             if self._offline is not None:
                 raise GalleryUnavailableError(
-                    self._offline, hint="Recognising with the faces loaded until it is back."
+                    self._offline, hint="Recognizing with the faces loaded until it is back."
                 )
             return (self._counter, self._own_writes)
 
