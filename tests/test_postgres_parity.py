@@ -193,7 +193,7 @@ def test_import_people_and_reindex_commands(store_spec, tmp_path):
     assert reindexed.returncode == 0, reindexed.stderr
     assert "Re-embedded 2 faces of 2 people" in reindexed.stdout
     removed = run_cli("people", "remove", "Yao Ming", "--yes", "--db", store_spec)
-    assert removed.stdout == "Removed Yao Ming (1 photos).\n"
+    assert removed.stdout == "Removed Yao Ming (1 photo, 0 sightings).\n"
     missing = run_cli("people", "remove", "Nobody", "--yes", "--db", store_spec)
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error: 'Nobody' is not in the gallery.")
