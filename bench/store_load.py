@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,7 @@ def main() -> None:
     crops = real_crops()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        private_server() if args.pg is None else _given(args.pg) as url,
+        private_server() if args.pg is None else nullcontext(args.pg) as url,
     ):
         stores: dict[str, str | Path] = {"SQLite": Path(tmp) / "db", "PostgreSQL": url}
         for label, spec in stores.items():
@@ -140,11 +140,6 @@ def main() -> None:
     for label, runs in times.items():
         median = statistics.median(runs)
         print(f"| {args.faces:,} | {label} | {median:.2f} | {median / sqlite:.2f}x |")
-
-
-@contextmanager
-def _given(url: str) -> Iterator[str]:
-    yield url
 
 
 if __name__ == "__main__":

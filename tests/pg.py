@@ -26,7 +26,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,18 +177,6 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
         if not postgres_server.running():
             postgres_server.start()
         postgres_server.drop_database(name)
-
-
-def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.05) -> bool:
-    """Poll `predicate()` until true or `timeout` seconds passed; returns its last value."""
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
