@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None, command: str | None = None) -> None:
                 args = [a for a in args if a != "--debug"]
             prog = Path(sys.argv[0]).name or command
             code = cli.commands[command].main(
-                args=args, prog_name=prog, obj={"debug": debug}, standalone_mode=False
+                args=args,
+                prog_name=prog,
+                obj={"debug": debug},
+                standalone_mode=False,
+                help_option_names=["-h", "--help"],  # as under the group
             )
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
