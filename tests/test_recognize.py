@@ -368,7 +368,7 @@ def test_a_1080p_video_window_fits_the_screen_and_plays_at_the_clip_frame_rate(
     xdisplay: str, tmp_path: Path
 ) -> None:
     """Under a 1280x800 screen a 1920x1080 clip opens scaled (aspect kept, whole picture
-    visible, the status line says so), and 30 frames at 10 FPS play for about 3 s."""
+    visible, the status line says so), and 60 frames at 10 FPS play for about 6 s."""
     import time
 
     import cv2
@@ -377,7 +377,7 @@ def test_a_1080p_video_window_fits_the_screen_and_plays_at_the_clip_frame_rate(
     scene[-120:, -160:] = (255, 0, 255)  # a magenta corner: is the bottom right on screen?
     clip = tmp_path / "street.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (1920, 1080))
-    for _ in range(30):
+    for _ in range(60):
         writer.write(scene)
     writer.release()
     proc = subprocess.Popen(
@@ -402,8 +402,10 @@ def test_a_1080p_video_window_fits_the_screen_and_plays_at_the_clip_frame_rate(
         _, err = proc.communicate(timeout=120)
         played = time.monotonic() - opened
         assert proc.returncode == 0, err
-        assert "30 frames in" in err
-        assert played > 2.0, played  # ~3 s at 10 FPS (not processing speed)
+        assert "60 frames in" in err
+        # ~6 s at 10 FPS from the first frame (not processing speed); the first screenshot
+        # that shows the picture may come a second or so after the first frame
+        assert played > 4.0, played
     finally:
         if proc.poll() is None:
             proc.kill()
