@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import cv2
 import numpy as np
 
-from face_recognizer.draw import COLORS, Color, draw_box, draw_status, status_height
+from face_recognizer.draw import (
+    KNOWN,
+    STRANGER,
+    Swatch,
+    draw_box,
+    draw_status,
+    status_height,
+)
+from face_recognizer.draw import VISITOR as VISITOR_SWATCH
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.sources import FrameSource
 from face_recognizer.tracker import Identified, Tracker, iou_matrix, label_stills
@@ -43,7 +51,7 @@ from face_recognizer.types import (
     TrackEnd,
 )
 from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer
-from face_recognizer.words import plural
+from face_recognizer.words import NO_MATCH, plural, similarity_text
 
 if TYPE_CHECKING:
     from face_recognizer.engine import Engine
@@ -468,24 +476,27 @@ class Verifier:
         return ()
 
 
-Labeler = Callable[[Track], tuple[str, Color]]
+Labeler = Callable[[Track], tuple[str, Swatch]]
 """A face's label text and box colour."""
 
 
-def name_label(face: Track) -> tuple[str, Color]:
-    """`recognize`'s label: the name and similarity (green), or Unknown (orange)."""
+def name_label(face: Track) -> tuple[str, Swatch]:
+    """`recognize`'s label: the name and similarity (`KNOWN`), a returning stranger's
+    "Visitor N" (`VISITOR`) or "Unknown" (`STRANGER`)."""
     if face.is_known:
-        return f"{face.name} {face.similarity:.2f}", COLORS["known"]
+        return f"{face.name} {similarity_text(face.similarity)}", KNOWN
     if VISITOR in face.data:  # a recurring stranger (`recognize --auto-enrol`)
-        return f"Visitor {face.data[VISITOR]}", COLORS["unknown"]
-    return "Unknown", COLORS["unknown"]
+        return f"Visitor {face.data[VISITOR]}", VISITOR_SWATCH
+    return "Unknown", STRANGER
 
 
-def verdict_label(face: Track) -> tuple[str, Color]:
-    """`verify --reference`'s label: same (green) or different (orange), and the similarity."""
+def verdict_label(face: Track) -> tuple[str, Swatch]:
+    """`verify --reference`'s label: "same 0.61" (`KNOWN`) or "different 0.12" (`STRANGER`);
+    a similarity at or below 0 reads "different: no match"."""
     if face.is_known:
-        return f"same {face.similarity:.2f}", COLORS["known"]
-    return f"different {face.similarity:.2f}", COLORS["unknown"]
+        return f"same {similarity_text(face.similarity)}", KNOWN
+    shown = similarity_text(face.similarity)
+    return (f"different: {shown}" if shown == NO_MATCH else f"different {shown}"), STRANGER
 
 
 def annotate(

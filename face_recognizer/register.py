@@ -23,7 +23,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from face_recognizer.draw import COLORS, draw_banner, draw_box, draw_status, put_text, text_size
+from face_recognizer.draw import (
+    IGNORED,
+    KNOWN,
+    PROBLEM,
+    Swatch,
+    draw_banner,
+    draw_box,
+    draw_status,
+    put_text,
+    text_size,
+)
 from face_recognizer.enrol import AlignedFace, align_face, photo_from_array
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.images import is_image_path
@@ -37,9 +47,9 @@ if TYPE_CHECKING:
     from face_recognizer.sources import FrameSource
     from face_recognizer.window import Window
 
-GOOD: tuple[int, int, int] = COLORS["known"]  # green: usable face
-BAD: tuple[int, int, int] = (40, 40, 225)  # red: not usable, with the reason
-OTHER: tuple[int, int, int] = (150, 150, 150)  # small background faces that do not count
+GOOD = KNOWN  # usable face
+BAD = PROBLEM  # not usable, with the reason
+OTHER = IGNORED  # small background faces that do not count
 KEYS: dict[str | int, str] = {"s": "snap", "q": "finish", 27: "cancel"}
 FLASH_SECONDS = 1.0
 HOLD_WAIT_MS = 40  # key polling while a finished video holds its last frame
@@ -173,7 +183,7 @@ class LiveSession:
         self.refused: Counter[str] = Counter()
         self._hashes: set[str] = set()
         self._view = _View()
-        self._flash: tuple[str, tuple[int, int, int], float] | None = None
+        self._flash: tuple[str, Swatch, float] | None = None
         self._ended = False
         self._error: str | None = None
 
@@ -237,7 +247,7 @@ class LiveSession:
         self.snaps.append(snap)
         self._flash_message(f"Photo {len(self.snaps)} taken", GOOD)
 
-    def _flash_message(self, text: str, color: tuple[int, int, int]) -> None:
+    def _flash_message(self, text: str, color: Swatch) -> None:
         self._flash = (text, color, time.monotonic() + FLASH_SECONDS)
 
     def _outcome(self, *, cancelled: bool) -> LiveOutcome:
@@ -300,12 +310,12 @@ class LiveSession:
             draw_box(image, detections.xyxy[check.face], label, GOOD if check.usable else BAD)
 
 
-def _bottom_note(image: np.ndarray, text: str, color: tuple[int, int, int]) -> None:
+def _bottom_note(image: np.ndarray, text: str, color: Swatch) -> None:
     """A short line on a filled tab at the bottom left."""
     h = image.shape[0]
     size = int(np.clip(min(image.shape[:2]) / 24, 14, 32))
     tw, th = text_size(text, size)
     pad = size // 3
     top = h - th - 2 * pad
-    image[top:h, : tw + 2 * pad] = color
-    put_text(image, text, (pad, h - pad - size // 4), COLORS["text"], size)
+    image[top:h, : tw + 2 * pad] = color.bgr
+    put_text(image, text, (pad, h - pad - size // 4), color.ink, size)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from face_recognizer.draw import COLORS, draw_banner
+from face_recognizer.draw import NOTICE, draw_banner
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.images import write_image
 
@@ -228,7 +228,7 @@ class Viewer:
             text, until = self._banner
             if time.monotonic() < until:
                 shown = image.copy()
-                draw_banner(shown, text, COLORS["banner"])
+                draw_banner(shown, text, NOTICE)
             action = self.window.show(shown, 0 if still else max(1, wait_ms))
             if action == FAST:
                 self.fast = not self.fast

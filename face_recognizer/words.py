@@ -1,4 +1,5 @@
-"""Words in messages: counts with the right plural ("1 face", "2 faces", "1 person")."""
+"""Words in messages: counts with the right plural ("1 face", "2 faces", "1 person"), and
+similarities as people read them."""
 
 from __future__ import annotations
 
@@ -11,3 +12,12 @@ def plural(count: int, noun: str) -> str:
     if count == 1:
         return f"{count} {noun}"
     return f"{count} {IRREGULAR.get(noun, noun + 's')}"
+
+
+NO_MATCH = "no match"
+
+
+def similarity_text(similarity: float) -> str:
+    """A cosine similarity as shown to people: "0.61", or "no match" at or below 0 (a
+    negative cosine says nothing more than 0 does: nothing in common)."""
+    return f"{similarity:.2f}" if similarity >= 0.005 else NO_MATCH

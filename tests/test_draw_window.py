@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from desktop import close_window, desktop_env, press, wait_for_screen, wait_for_window
 
-from face_recognizer.draw import COLORS, ascii_text, draw_banner, draw_box, draw_status
+from face_recognizer.draw import (
+    KNOWN,
+    LANDMARK,
+    NOTICE,
+    STRANGER,
+    ascii_text,
+    draw_banner,
+    draw_box,
+    draw_status,
+)
 from face_recognizer.window import Window
 
 
@@ -21,19 +30,19 @@ def _count(image: np.ndarray, color: tuple[int, int, int]) -> int:
 def test_draw_box_frames_the_face_and_writes_the_label() -> None:
     image = np.zeros((240, 320, 3), np.uint8)
     landmarks = np.array([[120, 110], [160, 110], [140, 130], [125, 150], [155, 150]], float)
-    draw_box(image, (100, 80, 180, 180), "José 0.61", COLORS["known"], landmarks=landmarks)
-    assert _count(image[80:181, 98:103], COLORS["known"]) > 150  # left edge drawn
+    draw_box(image, (100, 80, 180, 180), "José 0.61", KNOWN, landmarks=landmarks)
+    assert _count(image[80:181, 98:103], KNOWN.bgr) > 150  # left edge drawn
     tab = image[40:80, 100:260]
-    assert _count(tab, COLORS["known"]) > 500  # the filled label tab above the box
+    assert _count(tab, KNOWN.bgr) > 500  # the filled label tab above the box
     assert (tab.min(axis=2) > 200).sum() > 30  # white text on it
-    assert _count(image, COLORS["landmark"]) >= 5 * 9  # five dots
+    assert _count(image, LANDMARK.bgr) >= 5 * 9  # five dots
     assert image[200:, :].max() == 0  # nothing drawn below the box
 
 
 def test_label_of_a_face_at_the_top_edge_goes_inside_the_picture() -> None:
     image = np.zeros((200, 200, 3), np.uint8)
-    draw_box(image, (10, 0, 90, 60), "Unknown", COLORS["unknown"])
-    assert _count(image[60:100], COLORS["unknown"]) > 300
+    draw_box(image, (10, 0, 90, 60), "Unknown", STRANGER)
+    assert _count(image[60:100], STRANGER.bgr) > 300
 
 
 def test_name_tab_of_a_face_just_under_the_status_line_goes_below_the_box(engine) -> None:  # type: ignore[no-untyped-def]
@@ -57,9 +66,9 @@ def test_name_tab_of_a_face_just_under_the_status_line_goes_below_the_box(engine
     assert face[1] < bar + 30  # no room for a tab between the status line and the box
     track = Track(1, tuple(float(v) for v in face), found.landmarks[0], "Yao Ming", 0.7)  # type: ignore[arg-type]
     annotate(frame, FrameResult(0, None, (track,), 1), status="30.0 FPS | 1 face")
-    assert _count(frame[:bar], COLORS["known"]) == 0  # the status line is not covered
+    assert _count(frame[:bar], KNOWN.bgr) == 0  # the status line is not covered
     below = frame[int(face[3]) : int(face[3]) + 40, int(face[0]) : int(face[2])]
-    assert _count(below, COLORS["known"]) > 300  # the tab, under the box
+    assert _count(below, KNOWN.bgr) > 300  # the tab, under the box
     assert frame[: bar - 2, 300:].mean() < 128  # status line still darkened
 
 
@@ -68,8 +77,41 @@ def test_status_and_banner() -> None:
     draw_status(image, "12.0 FPS | 2 faces | CPU")
     assert image[:12].mean() < 150  # darkened bar with text
     assert image[100:].min() == 200  # untouched below
-    draw_banner(image, "Saved", COLORS["banner"])
-    assert _count(image[80:120], COLORS["banner"]) > 1000
+    draw_banner(image, "Saved", NOTICE)
+    assert _count(image[80:120], NOTICE.bgr) > 1000
+
+
+def test_palette_gives_each_meaning_its_own_colour_in_every_format() -> None:
+    from face_recognizer.draw import OKABE_ITO, PALETTE, PROBLEM
+
+    assert len({swatch.hex for swatch in PALETTE}) == len(PALETTE)  # one colour, one meaning
+    assert len({swatch.meaning for swatch in PALETTE}) == len(PALETTE)
+    assert KNOWN.hex == OKABE_ITO["bluish green"] == "#009E73"
+    assert KNOWN.rgb == (0, 158, 115)
+    assert KNOWN.bgr == (115, 158, 0)
+    assert STRANGER.rgb01 == pytest.approx((213 / 255, 94 / 255, 0.0))
+    assert KNOWN.ink == (255, 255, 255)
+    assert PROBLEM.ink == (0, 0, 0)
+
+
+def test_labels_say_the_state_in_words_and_never_show_a_negative_similarity() -> None:
+    from face_recognizer.live import name_label, verdict_label
+    from face_recognizer.types import Track
+    from face_recognizer.words import similarity_text
+
+    assert similarity_text(0.613) == "0.61"
+    assert similarity_text(-0.02) == similarity_text(0.0) == "no match"
+    box = (0.0, 0.0, 10.0, 10.0)
+    known = Track(1, box, np.zeros((5, 2), np.float32), "Ana", 0.61)
+    stranger = Track(2, box, np.zeros((5, 2), np.float32), None, -0.02)
+    assert name_label(known) == ("Ana 0.61", KNOWN)
+    assert name_label(stranger) == ("Unknown", STRANGER)
+    assert verdict_label(known) == ("same 0.61", KNOWN)
+    assert verdict_label(stranger) == ("different: no match", STRANGER)
+    assert verdict_label(Track(3, box, np.zeros((5, 2), np.float32), None, 0.12)) == (
+        "different 0.12",
+        STRANGER,
+    )
 
 
 def test_ascii_fallback_strips_accents() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
 
-from face_recognizer.draw import COLORS
+from face_recognizer.draw import KNOWN, STRANGER
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.live import WINDOW_TITLE
@@ -162,7 +162,7 @@ def test_window_shows_labels_s_saves_a_snapshot_and_q_quits(
         shot = wait_for_screen(
             xdisplay,
             window,
-            lambda im: _has(im, COLORS["known"], 300) and _has(im, COLORS["unknown"], 100),
+            lambda im: _has(im, KNOWN.bgr, 300) and _has(im, STRANGER.bgr, 100),
             timeout=60,
             what="a green (known) and an orange (unknown) label",
         )
@@ -176,7 +176,7 @@ def test_window_shows_labels_s_saves_a_snapshot_and_q_quits(
         assert f"Snapshot: {snapshot.name}" in err
         saved = read_image(snapshot)
         assert saved.shape == (360, 640, 3)  # the clip's frame size, labels drawn on it
-        assert _has(saved, COLORS["known"], 100) or _has(saved, COLORS["unknown"], 100)
+        assert _has(saved, KNOWN.bgr, 100) or _has(saved, STRANGER.bgr, 100)
     finally:
         if proc.poll() is None:
             proc.kill()

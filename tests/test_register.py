@@ -25,6 +25,7 @@ from desktop import (
 )
 
 from face_recognizer.cli import main
+from face_recognizer.draw import Swatch
 from face_recognizer.engine import Engine
 from face_recognizer.images import read_image
 from face_recognizer.register import BAD, GOOD
@@ -93,9 +94,9 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def pixels(image: np.ndarray, color: tuple[int, int, int], tol: int = 30) -> int:
+def pixels(image: np.ndarray, color: Swatch, tol: int = 30) -> int:
     """How many pixels are within `tol` (sum of channel differences) of `color`."""
-    diff = np.abs(image.astype(np.int16) - np.array(color, np.int16)).sum(axis=2)
+    diff = np.abs(image.astype(np.int16) - np.array(color.bgr, np.int16)).sum(axis=2)
     return int((diff < tol).sum())
 
 

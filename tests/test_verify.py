@@ -167,7 +167,7 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
 
     from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
 
-    from face_recognizer.draw import COLORS
+    from face_recognizer.draw import KNOWN, STRANGER
 
     clip = tmp_path / "team.avi"
     team = np.ascontiguousarray(read_image(sample_path("players.jpg"))[100:520, 480:1000])
@@ -195,7 +195,7 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
         shot = wait_for_screen(
             xdisplay,
             window,
-            lambda im: has(im, COLORS["known"], 200) and has(im, COLORS["unknown"], 200),
+            lambda im: has(im, KNOWN.bgr, 200) and has(im, STRANGER.bgr, 200),
             timeout=90,
             what="one green (same) box and red (different) boxes",
         )

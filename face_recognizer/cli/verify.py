@@ -123,10 +123,7 @@ def _verify_live(
             ]
             click.echo(json.dumps({"frame": result.index, "faces": faces}))
         elif no_window:
-            text = ", ".join(
-                f"{'same person' if f.is_known else 'different'} {f.similarity:.2f}"
-                for f in result.faces
-            )
+            text = ", ".join(verdict_label(f)[0] for f in result.faces)
             click.echo(f"frame {result.index}: {text or 'no face'}")
 
     def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
