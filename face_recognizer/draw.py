@@ -1,4 +1,5 @@
-"""Pure drawing onto a picture the caller owns: face boxes with labels, a status line, a banner.
+"""Pure drawing onto a picture the caller owns: face boxes with labels (one label placer for
+every window and written picture), a status line, a banner.
 
 Text is drawn with OpenCV's built-in Unicode font (`cv2.FontFace`, OpenCV 5) so names such as
 "José" or "李娜" render; with an older OpenCV the Hershey font is used and names are
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +136,202 @@ def _label_px(image: np.ndarray) -> int:
     return int(np.clip(min(image.shape[:2]) / 24, 12, 32))
 
 
+Rect = tuple[int, int, int, int]
+"""A rectangle in pixels: (x1, y1, x2, y2), x2 and y2 exclusive."""
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One face to draw: its box, the words on its tab, its colour, and optionally its
+    landmarks ((K, 2) pixels; drawn under every tab) and a `picture` (BGR) shown beside the
+    box (`recognize --show-match`: the enrolled photo it matched)."""
+
+    xyxy: tuple[float, float, float, float]
+    text: str
+    swatch: Swatch
+    landmarks: np.ndarray | None = None
+    picture: np.ndarray | None = None
+
+
+def intersects(a: Rect, b: Rect) -> bool:
+    """True when rectangles `a` and `b` share at least one pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _overlaps(candidates: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    """(C, R) pixel areas shared by each candidate and each rect (both (N, 4) xyxy)."""
+    if not len(rects):
+        return np.zeros((len(candidates), 0))
+    c, r = candidates[:, None, :], rects[None, :, :]
+    w = np.minimum(c[..., 2], r[..., 2]) - np.maximum(c[..., 0], r[..., 0])
+    h = np.minimum(c[..., 3], r[..., 3]) - np.maximum(c[..., 1], r[..., 1])
+    area: np.ndarray = np.clip(w, 0, None) * np.clip(h, 0, None)
+    return area
+
+
+def _candidates(box: Rect, size_wh: tuple[int, int], beside: bool, reach: int) -> np.ndarray:
+    """Places for a (w, h) rectangle near `box`, nearest first: a tab above or below it
+    (`beside`: a picture right or left of it), then shifted further away and sideways."""
+    x1, y1, x2, y2 = box
+    w, h = size_wh
+    steps = [0] + [s * k for k in range(1, reach + 1) for s in (1, -1)]
+    out = []
+    if beside:
+        y_step = max(4, h // 3)
+        for ky in steps:
+            for x in (x2 + 2, x1 - w - 2):
+                for kx in range(reach):
+                    dx = kx * max(4, w // 3) * (1 if x > x1 else -1)
+                    out.append((x + dx, y1 + ky * y_step))
+    else:
+        x_step = max(4, w // 4)
+        y_step = max(2, h // 2)
+        for k in range(reach + 1):
+            for y in (y1 - h - k * y_step, y2 + k * y_step):
+                out.extend((x1 + kx * x_step, y) for kx in steps)
+    xy = np.asarray(out, dtype=np.int64)
+    rects: np.ndarray = np.concatenate([xy, xy + np.array([w, h])], axis=1)
+    return rects
+
+
+def place(
+    boxes: Sequence[Rect],
+    sizes_wh: Sequence[tuple[int, int]],
+    image_wh: tuple[int, int],
+    *,
+    reserved_top: int = 0,
+    reserved_bottom: int = 0,
+    taken: Sequence[Rect] = (),
+    beside: bool = False,
+) -> list[Rect]:
+    """Where to put a rectangle of `sizes_wh[i]` for each face box `boxes[i]`, in order (the
+    first ones get the best places): a tab just above its box, below when there is no room
+    (`beside`: a picture right of it, else left), shifted further and sideways until it
+    overlaps no rectangle placed before it nor any of `taken`, lies inside the picture and
+    off the `reserved_top`/`reserved_bottom` rows (the status and key lines). Among free
+    places it prefers the nearest that covers the fewest faces.
+
+    Only when the picture has no free place left for one does its rectangle go to its first
+    choice anyway (then it may overlap).
+    """
+    width, height = image_wh
+    faces = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    placed = [tuple(int(v) for v in r) for r in taken]
+    out: list[Rect] = []
+    for box, (w, h) in zip(boxes, sizes_wh, strict=True):
+        w, h = min(int(w), width), min(int(h), max(1, height - reserved_top - reserved_bottom))
+        found = None
+        for reach in (6, 40):  # near the face first, then anywhere around it
+            cand = _candidates(box, (w, h), beside, reach)
+            shift = np.clip(cand[:, 0], 0, width - w) - cand[:, 0]  # slide inside the picture
+            cand[:, 0] += shift
+            cand[:, 2] += shift
+            ok = (cand[:, 1] >= reserved_top) & (cand[:, 3] <= height - reserved_bottom)
+            if placed:
+                ok &= ~(_overlaps(cand, np.asarray(placed)) > 0).any(axis=1)
+            if not ok.any():
+                continue
+            cand = cand[ok]
+            order = np.arange(len(cand), dtype=np.float64)  # nearest first
+            covered = _overlaps(cand, faces).sum(axis=1) / max(1, w * h)
+            best = int(np.argmin(order + covered * len(cand) / 4 + np.abs(shift[ok])))
+            found = tuple(int(v) for v in cand[best])
+            break
+        if found is None:  # no room anywhere: the first choice
+            first = _candidates(box, (w, h), beside, 0)[0]
+            dx = int(np.clip(first[0], 0, width - w) - first[0])
+            top = int(np.clip(first[1], reserved_top, max(reserved_top, height - h)))
+            found = (int(first[0]) + dx, top, int(first[0]) + dx + w, top + h)
+        out.append(found)  # type: ignore[arg-type]
+        placed.append(found)
+    return out
+
+
+def _tab_size_px(image: np.ndarray, box: Rect) -> int:
+    return int(min(_label_px(image), max(12, (box[3] - box[1]) * 0.4)))  # small faces, small tabs
+
+
+def _leader(image: np.ndarray, box: Rect, rect: Rect, color: Color) -> None:
+    """A thin line from a tab or picture placed away from its face to the face's box."""
+    gap_x = max(rect[0] - box[2], box[0] - rect[2], 0)
+    gap_y = max(rect[1] - box[3], box[1] - rect[3], 0)
+    if gap_x <= 3 and gap_y <= 3:
+        return
+    cx = int(np.clip((rect[0] + rect[2]) // 2, box[0], box[2]))
+    cy = int(np.clip((rect[1] + rect[3]) // 2, box[1], box[3]))
+    px = int(np.clip(cx, rect[0], rect[2] - 1))
+    py = int(np.clip(cy, rect[1], rect[3] - 1))
+    cv2.line(image, (px, py), (cx, cy), color, 1, cv2.LINE_AA)
+
+
+def draw_labels(
+    image: np.ndarray,
+    labels: Sequence[Label],
+    *,
+    reserved_top: int = 0,
+    reserved_bottom: int = 0,
+) -> list[Rect]:
+    """Draw every face of `labels` with the one label placer: boxes first, then landmarks,
+    then pictures and name tabs on top (placed by `place`: no two overlap, none covers the
+    `reserved_top`/`reserved_bottom` rows). Earlier labels get the best places. Returns the
+    name tabs' rectangles, in the order of `labels` (an empty text has no tab: (0, 0, 0, 0)).
+    """
+    h, w = image.shape[:2]
+    thickness = max(2, round(min(h, w) / 300))
+    boxes: list[Rect] = []
+    for label in labels:
+        x1, y1, x2, y2 = (round(float(v)) for v in label.xyxy)
+        boxes.append((x1, y1, x2, y2))
+        cv2.rectangle(image, (x1, y1), (x2, y2), label.swatch.bgr, thickness, cv2.LINE_AA)
+    for label in labels:
+        if label.landmarks is not None:
+            radius = max(2, thickness)
+            for px, py in np.asarray(label.landmarks).reshape(-1, 2):
+                cv2.circle(image, (round(float(px)), round(float(py))), radius, LANDMARK.bgr, -1)
+    with_text = [i for i, label in enumerate(labels) if label.text]
+    tab_px = {i: _tab_size_px(image, boxes[i]) for i in with_text}
+    sizes = []
+    for i in with_text:
+        tw, th = text_size(labels[i].text, tab_px[i])
+        pad = max(2, tab_px[i] // 6)
+        sizes.append((tw + 2 * pad, th + pad))
+    margins = (reserved_top, reserved_bottom)
+    tabs = place(
+        [boxes[i] for i in with_text], sizes, (w, h), reserved_top=margins[0],
+        reserved_bottom=margins[1],
+    )  # fmt: skip
+    with_picture = [i for i, label in enumerate(labels) if label.picture is not None]
+    picture_sizes = []
+    for i in with_picture:
+        side = max(24, min(boxes[i][3] - boxes[i][1], h // 4))
+        ph, pw = labels[i].picture.shape[:2]  # type: ignore[union-attr]
+        picture_sizes.append((max(1, round(side * pw / ph)), side))
+    spots = place(
+        [boxes[i] for i in with_picture], picture_sizes, (w, h), taken=tabs, beside=True,
+        reserved_top=margins[0], reserved_bottom=margins[1],
+    )  # fmt: skip
+    for i, rect in zip(with_picture, spots, strict=True):
+        color = labels[i].swatch.bgr
+        _leader(image, boxes[i], rect, color)
+        pw, ph = rect[2] - rect[0], rect[3] - rect[1]
+        picture = cv2.resize(labels[i].picture, (pw, ph), interpolation=cv2.INTER_AREA)  # type: ignore[arg-type]
+        image[rect[1] : rect[3], rect[0] : rect[2]] = picture
+        cv2.rectangle(image, rect[:2], (rect[2] - 1, rect[3] - 1), color, 2)
+    out: list[Rect] = [(0, 0, 0, 0)] * len(labels)
+    for i, rect in zip(with_text, tabs, strict=True):
+        out[i] = rect
+        swatch = labels[i].swatch
+        _leader(image, boxes[i], rect, swatch.bgr)
+    for i, rect in zip(with_text, tabs, strict=True):
+        swatch, size = labels[i].swatch, tab_px[i]
+        pad = max(2, size // 6)
+        cv2.rectangle(image, rect[:2], (rect[2] - 1, rect[3] - 1), swatch.bgr, -1)
+        put_text(
+            image, labels[i].text, (rect[0] + pad, rect[3] - pad - size // 5), swatch.ink, size
+        )
+    return out
+
+
 def draw_box(
     image: np.ndarray,
     xyxy: Any,
@@ -143,27 +341,13 @@ def draw_box(
     landmarks: np.ndarray | None = None,
     reserved_top: int = 0,
 ) -> None:
-    """Box a face and write `label` on a filled tab above it, or below it when there is no
-    room above (the top edge, or the `reserved_top` rows a status line covers)."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (round(float(v)) for v in xyxy)
-    thickness = max(2, round(min(h, w) / 300))
-    color = swatch.bgr
-    cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
-    if landmarks is not None:
-        radius = max(2, thickness)
-        for px, py in np.asarray(landmarks).reshape(-1, 2):
-            cv2.circle(image, (round(float(px)), round(float(py))), radius, LANDMARK.bgr, -1)
-    if not label:
-        return
-    size = int(min(_label_px(image), max(12, (y2 - y1) * 0.4)))  # small faces, small labels
-    tw, th = text_size(label, size)
-    pad = max(2, size // 6)
-    tab_h = th + pad
-    top = y1 - tab_h if y1 - tab_h >= reserved_top else min(max(y2, reserved_top), h - tab_h)
-    left = min(max(0, x1 - thickness // 2), max(0, w - tw - 2 * pad))
-    cv2.rectangle(image, (left, top), (left + tw + 2 * pad, top + tab_h), color, -1)
-    put_text(image, label, (left + pad, top + tab_h - pad - size // 5), swatch.ink, size)
+    """Box one face and write `label` on a filled tab above it, or below it when there is
+    no room above (the top edge, or the `reserved_top` rows a status line covers); several
+    faces: `draw_labels`, so that their tabs do not overlap."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    draw_labels(
+        image, [Label((x1, y1, x2, y2), label, swatch, landmarks)], reserved_top=reserved_top
+    )
 
 
 def status_height(image: np.ndarray) -> int:

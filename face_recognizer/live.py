@@ -30,8 +30,10 @@ import numpy as np
 from face_recognizer.draw import (
     KNOWN,
     STRANGER,
+    Label,
+    Rect,
     Swatch,
-    draw_box,
+    draw_labels,
     draw_status,
     status_height,
 )
@@ -507,19 +509,33 @@ def annotate(
     status: str | None = None,
     label: Labeler = name_label,
     reserved_top: int = 0,
-) -> None:
-    """Draw every face of `result` (its `label`, known faces on top) and a status line.
-
-    Name tabs never cover the status line (nor `reserved_top` rows): they go below a box
-    that has no room above it."""
+    reserved_bottom: int = 0,
+    picture: Callable[[Track], np.ndarray | None] | None = None,
+) -> list[Rect]:
+    """Draw every face of `result` (its `label`; `picture(face)`, when given, beside it) and
+    a status line, with the one label placer (`draw.draw_labels`): known faces get the best
+    places, no two tabs overlap, none covers the status line (nor `reserved_top` /
+    `reserved_bottom` rows). Returns the name tabs' rectangles, in `result.faces` order."""
     if status:
         reserved_top = max(reserved_top, status_height(image))
-    for face in sorted(result.faces, key=lambda f: f.is_known):  # names drawn on top
-        text, color = label(face)
+    order = sorted(
+        range(len(result.faces)),
+        key=lambda i: (not result.faces[i].is_known, result.faces[i].xyxy[1]),
+    )
+    labels = []
+    for i in order:
+        face = result.faces[i]
+        text, swatch = label(face)
         points = face.landmarks if landmarks else None
-        draw_box(image, face.xyxy, text, color, landmarks=points, reserved_top=reserved_top)
+        shown = picture(face) if picture is not None else None
+        labels.append(Label(face.xyxy, text, swatch, points, shown))
+    placed = draw_labels(image, labels, reserved_top=reserved_top, reserved_bottom=reserved_bottom)
     if status:
         draw_status(image, status)
+    tabs: list[Rect] = [(0, 0, 0, 0)] * len(result.faces)
+    for i, rect in zip(order, placed, strict=True):
+        tabs[i] = rect
+    return tabs
 
 
 class Sink:

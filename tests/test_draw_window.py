@@ -72,6 +72,91 @@ def test_name_tab_of_a_face_just_under_the_status_line_goes_below_the_box(engine
     assert frame[: bar - 2, 300:].mean() < 128  # status line still darkened
 
 
+def _assert_tabs_apart(tabs: list[tuple[int, int, int, int]], bar: int, size_wh) -> None:  # type: ignore[no-untyped-def]
+    from face_recognizer.draw import intersects
+
+    w, h = size_wh
+    for i, a in enumerate(tabs):
+        assert a[1] >= bar, f"tab {i} {a} covers the status line (0-{bar})"
+        assert 0 <= a[0] < a[2] <= w, a
+        assert a[3] <= h, a
+        for j in range(i):
+            assert not intersects(a, tabs[j]), f"tabs {j} {tabs[j]} and {i} {a} overlap"
+
+
+def _crowd(engine, image: np.ndarray, names: dict[int, str]):  # type: ignore[no-untyped-def]
+    """`image`'s faces as a still's result: face i named names[i], the others Unknown."""
+    from face_recognizer.types import FrameResult, Track
+
+    found = engine.detect(image)
+    faces = tuple(
+        Track(None, tuple(float(v) for v in found.xyxy[i]), found.landmarks[i],  # type: ignore[arg-type]
+              names.get(i), 0.5 if i in names else 0.1)
+        for i in range(len(found))
+    )  # fmt: skip
+    return FrameResult(0, None, faces, len(faces))
+
+
+def test_the_demo_crowd_gets_22_name_tabs_that_never_overlap(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The demo's team photo: 22 faces side by side, close together. Every tab is readable
+    (no two intersect), none covers the status line, landmarks stay under the tabs."""
+    from face_recognizer.draw import status_height
+    from face_recognizer.images import read_image, write_image
+    from face_recognizer.live import annotate
+    from face_recognizer.samples import sample_path
+
+    image = read_image(sample_path("players.jpg"))
+    result = _crowd(engine, image, {0: "Yao Ming", 5: "Shane Battier", 9: "Tracy McGrady"})
+    assert len(result.faces) == 22
+    tabs = annotate(image, result, landmarks=True, status="2.0 FPS | 22 faces | 4 people | CPU")
+    write_image(image, tmp_path / "crowd.png")
+    assert len(tabs) == 22
+    _assert_tabs_apart(tabs, status_height(image), image.shape[1::-1])
+    for face, tab in zip(result.faces, tabs, strict=True):  # every tab is drawn, on top
+        colour = KNOWN.bgr if face.is_known else STRANGER.bgr
+        inside = image[tab[1] : tab[3], tab[0] : tab[2]]
+        assert _count(inside, colour) > 0.4 * inside.shape[0] * inside.shape[1]
+        assert _count(inside, LANDMARK.bgr) == 0  # no landmark dot over a tab
+
+
+def test_pedestrian_frames_get_name_tabs_that_never_overlap(engine, datasets, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Frames of the 1080p street clip (many small strangers, some overlapping)."""
+    import cv2
+
+    from face_recognizer.draw import status_height
+    from face_recognizer.live import annotate
+
+    capture = cv2.VideoCapture(str(datasets / "videos" / "pedestrians_covent_garden_4s.mp4"))
+    frames = []
+    for index in range(100):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index % 20 == 0:
+            frames.append(frame)
+    capture.release()
+    assert len(frames) == 5
+    counted = 0
+    for n, frame in enumerate(frames):
+        result = _crowd(engine, frame, {})
+        tabs = annotate(frame, result, status="8.0 FPS | many faces | 0 people | CPU")
+        cv2.imwrite(str(tmp_path / f"pedestrians-{n}.png"), frame)
+        _assert_tabs_apart(tabs, status_height(frame), frame.shape[1::-1])
+        counted += len(tabs)
+    assert counted >= 20  # a crowd, not an empty street
+
+
+def test_a_picture_goes_beside_its_face_without_covering_a_tab() -> None:
+    from face_recognizer.draw import Label, draw_labels, intersects
+
+    image = np.zeros((300, 400, 3), np.uint8)
+    photo = np.full((112, 112, 3), 200, np.uint8)
+    (tab,) = draw_labels(image, [Label((100, 100, 180, 200), "Ana 0.61", KNOWN, picture=photo)])
+    beside = image[100:200, 182:290]
+    assert (beside == 200).all(axis=2).sum() > 5000  # the photo, right of the box
+    assert not intersects(tab, (182, 100, 282, 200))
+
+
 def test_status_and_banner() -> None:
     image = np.full((200, 400, 3), 200, np.uint8)
     draw_status(image, "12.0 FPS | 2 faces | CPU")
