@@ -56,9 +56,11 @@ def _add_commands() -> None:
     from face_recognizer.cli import (
         evaluate,
         gallery,
+        keys,
         migrate,
         recognize,
         register,
+        serve,
         sightings,
         verify,
     )
@@ -76,6 +78,8 @@ def _add_commands() -> None:
         sightings.attendance,
         sightings.unknowns,
         migrate.migrate,
+        serve.serve,
+        keys.keys,
     ):
         cli.add_command(command)
 

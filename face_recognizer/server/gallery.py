@@ -1,0 +1,504 @@
+"""The server's one door to the gallery and the enrolment path.
+
+Every store call and every enrolment the API makes goes through `GalleryService` (and the key
+functions below it), so that the REST layer never touches the store directly.
+
+How the shared parts are used from many threads (FastAPI runs each request's work on a thread
+of its pool; the live recognizer runs on a thread of its own):
+
+* The ONNX Runtime sessions (detector, recognizer) are loaded once, in one `Engine`, and shared.
+  `InferenceSession.run` may be called from several threads, but each call already uses every
+  core (intra-op threads = the CPUs), so two calls at once only thrash the caches. `LockedEngine`
+  therefore lets one detection or embedding run at a time: requests queue per model call (tens
+  of milliseconds), not per request, so a long enrolment never holds the others back for long.
+* The store: one connection for the requests, used under `_db_lock` (a transaction is a few
+  statements, milliseconds), plus one connection of its own for the live thread. Writes are one
+  transaction each, so a failed or interrupted request stores all of a person's new photos or
+  none. Other processes (the CLI, a running `recognize`) see committed changes, and the matcher
+  here rebuilds its index when the store says anything changed (`Matcher.refresh`, one cheap
+  check per request), so CLI changes show in the server at the next request.
+* The matcher's index is rebuilt and searched under `_match_lock`; FAISS searches only read.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from face_recognizer.engine import Engine
+from face_recognizer.errors import FaceCountError, FaceRecognizerError, GalleryError
+from face_recognizer.evaluation.batch import detect_padded, pick_face
+from face_recognizer.images import pixels_sha256
+from face_recognizer.matcher import Matcher
+from face_recognizer.server.keys import ApiKey, check_key_name, key_hash, new_key
+from face_recognizer.server.photos import Limits, PhotoError, Upload, decode_photo
+from face_recognizer.store.sqlite import EnrolFace, Gallery, enrol_face, normalize_name
+from face_recognizer.types import Detections, Faces, Verification
+from face_recognizer.verify import compare, reference_face
+
+Pick = Literal["largest", "center"]
+ALREADY_STORED = "already stored"
+
+
+class ApiError(Exception):
+    """A request that cannot be done: the HTTP status and one sentence saying why."""
+
+    def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra or {}
+
+
+class LockedEngine:
+    """An `Engine` whose model calls run one at a time (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.inner = engine
+        self.pack = engine.pack
+        self.device = engine.device
+        self.det_size = engine.det_size
+        self.crop_size = engine.crop_size
+        self.embedding_dim = engine.embedding_dim
+        self._lock = threading.Lock()
+
+    def detect(self, image: np.ndarray, det_size: int | None = None) -> Detections:
+        with self._lock:
+            return self.inner.detect(image, det_size)
+
+    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return self.inner.align(image, landmarks)  # pure NumPy/OpenCV: no lock needed
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self.inner.embed_crops(crops)
+
+    def embed(self, image: np.ndarray, detections: Detections) -> Faces:
+        crops = self.align(image, detections.landmarks)
+        return Faces.from_detections(detections, self.embed_crops(crops))
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoResult:
+    """What happened to one photo of an enrolment: "ok", "already stored", or the reason."""
+
+    label: str
+    result: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.label, "result": self.result}
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolReport:
+    """One enrolment request: per-photo results, faces added, the person's photos after it."""
+
+    name: str
+    photos: tuple[PhotoResult, ...]
+    added: int
+    person_photos: int
+    created: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "photos": [p.to_json() for p in self.photos],
+            "added": self.added,
+            "person_photos": self.person_photos,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PersonEntry:
+    """One person of a people page, with the ids of their faces."""
+
+    name: str
+    photos: int
+    created: datetime
+    face_ids: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifiedFace:
+    """One face of an identify request, in the photo's pixels."""
+
+    xyxy: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    name: str | None
+    similarity: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": [round(v, 1) for v in self.xyxy],
+            "name": self.name,
+            "similarity": round(self.similarity, 4),
+            "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
+        }
+
+
+def decode_base64(items: object, limits: Limits) -> list[Upload]:
+    """`images_base64` entries (plain base64 or data: URLs) as uploads; ApiError if malformed."""
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, '"images_base64" must be a non-empty list of base64 strings.')
+    uploads = []
+    for i, item in enumerate(items, 1):
+        if not isinstance(item, str):
+            raise ApiError(400, f"images_base64[{i - 1}] is not a string.")
+        text = item.split(",", 1)[1] if item.startswith("data:") and "," in item else item
+        if len(text) * 3 // 4 > limits.max_bytes:
+            label = f"photo {i}"
+            limits.check_size(Upload(label, b"\0" * (limits.max_bytes + 1)))
+        try:
+            data = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise ApiError(400, f"images_base64[{i - 1}] is not valid base64.") from None
+        uploads.append(Upload(f"photo {i}", data))
+    return uploads
+
+
+class GalleryService:
+    """The gallery as the server uses it (thread-safe; see the module docstring).
+
+    Args:
+        engine: the shared, locked engine.
+        db_dir: the gallery folder (created when missing).
+        limits: upload limits.
+        threshold: fixed matching threshold, or None for the gallery's setting / the default.
+    """
+
+    def __init__(
+        self, engine: LockedEngine, db_dir: Path, limits: Limits, threshold: float | None = None
+    ) -> None:
+        self.engine = engine
+        self.db_dir = db_dir
+        self.limits = limits
+        self.recognizer_id = engine.pack.recognizer_id
+        self._db_lock = threading.RLock()
+        self._match_lock = threading.Lock()
+        self.gallery = Gallery(db_dir)
+        self.gallery.check_pack(self.recognizer_id)
+        _keys_table(self.gallery)
+        self.matcher = Matcher(self.gallery, self.recognizer_id, threshold=threshold)
+
+    def close(self) -> None:
+        with self._db_lock:
+            self.gallery.close()
+
+    # -- reading -------------------------------------------------------------------------
+    def counts(self) -> tuple[int, int]:
+        """(people, faces) in the gallery."""
+        with self._db_lock:
+            return len(self.gallery.person_names()), self.gallery.face_count()
+
+    @property
+    def threshold(self) -> float:
+        self._refresh()
+        return float(self.matcher.threshold)
+
+    def people_page(self, limit: int, offset: int) -> tuple[int, list[PersonEntry]]:
+        """(total people, the people of this page by name with their face ids)."""
+        with self._db_lock:
+            everyone = self.gallery.people()
+            page = everyone[offset : offset + limit]
+            ids = _face_ids(self.gallery, [p.id for p in page])
+        return len(everyone), [
+            PersonEntry(p.name, p.photos, p.created, tuple(ids.get(p.id, ()))) for p in page
+        ]
+
+    def crop_png(self, face_id: int) -> bytes:
+        with self._db_lock:
+            row = self.gallery._conn.execute(
+                "SELECT crop_png FROM faces WHERE id = ?", (face_id,)
+            ).fetchone()
+        if row is None:
+            raise ApiError(404, f"There is no face {face_id} in the gallery.")
+        return bytes(row[0])
+
+    # -- changing --------------------------------------------------------------------------
+    def rename(self, old: str, new: str) -> str:
+        old_n, new_n = _name(old), _name(new)
+        with self._db_lock:
+            names = set(self.gallery.person_names().values())
+            if old_n not in names:
+                raise ApiError(404, f"{old_n!r} is not in the gallery.")
+            if new_n != old_n and new_n in names:
+                raise ApiError(409, f"{new_n!r} is already in the gallery; remove one first.")
+            self.gallery.rename_person(old_n, new_n)
+        return new_n
+
+    def remove_person(self, name: str) -> int:
+        """Delete a person with every face, embedding and crop; returns how many faces went."""
+        clean = _name(name)
+        with self._db_lock:
+            if clean not in set(self.gallery.person_names().values()):
+                raise ApiError(404, f"{clean!r} is not in the gallery.")
+            return self.gallery.remove_person(clean)
+
+    def remove_face(self, face_id: int) -> tuple[str, int]:
+        """Delete one face; (the person's name, photos left). A person whose last face goes
+        is removed too (nothing would recognise them)."""
+        with self._db_lock, self.gallery._transaction() as conn:
+            row = conn.execute(
+                "SELECT p.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                " WHERE f.id = ?",
+                (face_id,),
+            ).fetchone()
+            if row is None:
+                raise ApiError(404, f"There is no face {face_id} in the gallery.")
+            conn.execute("DELETE FROM faces WHERE id = ?", (face_id,))
+            left = conn.execute(
+                "SELECT count(*) FROM faces WHERE person_id = ?", (row[0],)
+            ).fetchone()[0]
+            if left == 0:
+                conn.execute("DELETE FROM people WHERE id = ?", (row[0],))
+        return str(row[1]), int(left)
+
+    def enrol_photos(self, name: str, uploads: list[Upload]) -> EnrolReport:
+        """Check, embed and store photos of `name` in one transaction (the `import` checks
+        and dedup by the file's SHA-256). ApiError 400/422 and nothing stored when no photo
+        is usable; 413 when one is over the size limit."""
+        import hashlib
+
+        clean = _name(name)
+        for upload in uploads:
+            self.limits.check_size(upload)  # refuse the whole request before any work
+        with self._db_lock:
+            known = self.gallery.source_hashes(clean)
+        results: list[PhotoResult] = []
+        faces: list[EnrolFace] = []
+        unreadable = 0  # photos refused as not a whole picture (400)
+        for upload in uploads:
+            digest = hashlib.sha256(upload.data).hexdigest()
+            if digest in known:
+                results.append(PhotoResult(upload.label, ALREADY_STORED))
+                continue
+            try:
+                image = decode_photo(upload, self.limits)
+            except PhotoError as exc:
+                unreadable += exc.status == 400
+                results.append(PhotoResult(upload.label, exc.message))
+                continue
+            face, check = enrol_face(self.engine, image, f"api:{upload.label}", digest)
+            if face is None:
+                results.append(PhotoResult(upload.label, check.reason or "unusable"))
+                continue
+            known.add(digest)
+            faces.append(face)
+            results.append(PhotoResult(upload.label, "ok"))
+        return self._store(clean, faces, results, unreadable)
+
+    def enrol_embeddings(self, name: str, vectors: object, model: object) -> EnrolReport:
+        """Store precomputed embeddings (a list of D floats each, made by this server's pack:
+        `model` is its `recognizer_id` or name as /health shows)."""
+        clean = _name(name)
+        pack = self.engine.pack
+        if model not in (pack.recognizer_id, pack.name):
+            raise ApiError(
+                422,
+                f"Embeddings must come from this server's model pack {pack.name} "
+                f'(send "model_pack": "{pack.recognizer_id}"), got {model!r}.',
+            )
+        if not isinstance(vectors, list) or not vectors:
+            raise ApiError(400, '"embeddings" must be a non-empty list of lists of numbers.')
+        dim = self.engine.embedding_dim
+        blank = np.zeros((self.engine.crop_size, self.engine.crop_size, 3), np.uint8)
+        faces, results = [], []
+        for i, vector in enumerate(vectors):
+            label = f"embedding {i + 1}"
+            try:
+                array = np.asarray(vector, dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError):
+                raise ApiError(400, f"{label} is not a list of numbers.") from None
+            if array.size != dim:
+                raise ApiError(
+                    422, f"{label} has {array.size} numbers; {pack.name} embeddings have {dim}."
+                )
+            norm = float(np.linalg.norm(array))
+            if not np.isfinite(array).all() or norm < 1e-6:
+                raise ApiError(422, f"{label} is not a usable embedding (zero or not finite).")
+            array = array / norm
+            digest = pixels_sha256(array)
+            faces.append(EnrolFace(array, blank, f"api:{label}", digest, 1.0, 0.0, 0.0))
+            results.append(PhotoResult(label, "ok"))
+        return self._store(clean, faces, results, 0)
+
+    def _store(
+        self, name: str, faces: list[EnrolFace], results: list[PhotoResult], unreadable: int
+    ) -> EnrolReport:
+        """Store `faces` in one transaction; ApiError when none is usable (400 when every
+        photo was unreadable, else 422), unless all were stored before."""
+        if not faces and not any(r.result == ALREADY_STORED for r in results):
+            reasons = "; ".join(f"{r.label}: {r.result.rstrip('.')}" for r in results)
+            status = 400 if unreadable == len(results) else 422
+            raise ApiError(
+                status,
+                f"No photo was usable, nothing was stored ({reasons}).",
+                {"photos": [r.to_json() for r in results]},
+            )
+        with self._db_lock:
+            added = self.gallery.add_faces(name, faces, self.recognizer_id) if faces else None
+            photos = _photo_count(self.gallery, name)
+        return EnrolReport(
+            name,
+            tuple(results),
+            added.added if added else 0,
+            photos,
+            bool(added and added.created),
+        )
+
+    # -- recognising -----------------------------------------------------------------------
+    def _refresh(self) -> None:
+        with self._match_lock, self._db_lock:
+            self.matcher.refresh()
+
+    def identify(self, image: np.ndarray, pick: Pick | None) -> list[IdentifiedFace]:
+        """Every face of the photo (or the one `pick` chooses) with its name or None."""
+        work, detections = detect_padded(self.engine, image)  # type: ignore[arg-type]
+        if pick is not None:
+            try:
+                index = pick_face(detections, pick, (work.shape[1], work.shape[0]))
+            except FaceCountError:
+                raise ApiError(422, "The photo holds no face that the detector can find.") from None
+            detections = detections[index]
+        if len(detections) == 0:
+            return []
+        faces = self.engine.embed(work, detections)
+        self._refresh()
+        with self._match_lock:
+            matches = self.matcher.match(faces.embeddings)
+        dx, dy = (work.shape[1] - image.shape[1]) // 2, (work.shape[0] - image.shape[0]) // 2
+        h, w = image.shape[:2]
+        out = []
+        for box, points, match in zip(faces.xyxy, faces.landmarks, matches, strict=True):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            xyxy = (
+                min(max(x1 - dx, 0.0), w - 1.0),
+                min(max(y1 - dy, 0.0), h - 1.0),
+                min(max(x2 - dx, 0.0), w - 1.0),
+                min(max(y2 - dy, 0.0), h - 1.0),
+            )
+            shifted = points - np.array([dx, dy], np.float32)
+            out.append(IdentifiedFace(xyxy, shifted, match.name, float(match.similarity)))
+        return out
+
+    def verify(
+        self, first: np.ndarray, second: np.ndarray, labels: tuple[str, str], pick: Pick | None
+    ) -> Verification:
+        """Whether the one face of each photo is the same person; ApiError 422 otherwise."""
+        embeddings = []
+        for image, label in zip((first, second), labels, strict=True):
+            try:
+                face = reference_face(self.engine, image, pick=pick or "only", label=label)  # type: ignore[arg-type]
+            except FaceCountError as exc:
+                message = exc.message
+                if "holds" in message and "faces" in message:
+                    message += " Send ?pick=largest to use the largest face."
+                raise ApiError(422, message) from None
+            embeddings.append(face.embedding)
+        return compare(embeddings[0], embeddings[1], self.threshold)
+
+    # -- keys ------------------------------------------------------------------------------
+    def find_key(self, key: str) -> ApiKey | None:
+        with self._db_lock:
+            return find_key(self.gallery, key)
+
+
+def _name(name: str) -> str:
+    try:
+        return normalize_name(name)
+    except GalleryError as exc:
+        raise ApiError(400, exc.message) from None
+
+
+# -- store calls that the store does not offer yet (kept here, in one place) ----------------
+def _face_ids(gallery: Gallery, person_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    if not person_ids:
+        return out
+    marks = ",".join("?" * len(person_ids))
+    rows = gallery._conn.execute(
+        f"SELECT person_id, id FROM faces WHERE person_id IN ({marks}) ORDER BY id", person_ids
+    )
+    for person_id, face_id in rows:
+        out.setdefault(int(person_id), []).append(int(face_id))
+    return out
+
+
+def _photo_count(gallery: Gallery, name: str) -> int:
+    row = gallery._conn.execute(
+        "SELECT count(f.id) FROM people p LEFT JOIN faces f ON f.person_id = p.id WHERE p.name = ?",
+        (name,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    read_only INTEGER NOT NULL,
+    created TEXT NOT NULL
+)"""
+
+
+def _keys_table(gallery: Gallery) -> None:
+    gallery._conn.execute(_KEYS_TABLE)
+
+
+def key_count(gallery: Gallery) -> int:
+    return len(list_keys(gallery))
+
+
+def create_key(gallery: Gallery, name: str, read_only: bool) -> str:
+    """Make a key called `name`, store its hash, and return the key (shown once)."""
+    clean = check_key_name(name)
+    key = new_key()
+    _keys_table(gallery)
+    with gallery._transaction() as conn:
+        if conn.execute("SELECT 1 FROM api_keys WHERE name = ?", (clean,)).fetchone():
+            raise FaceRecognizerError(
+                f"A key named {clean!r} exists already; revoke it first or pick another name."
+            )
+        conn.execute(
+            "INSERT INTO api_keys (name, key_sha256, read_only, created) VALUES (?, ?, ?, ?)",
+            (clean, key_hash(key), int(read_only), _now()),
+        )
+    return key
+
+
+def list_keys(gallery: Gallery) -> list[ApiKey]:
+    _keys_table(gallery)
+    rows = gallery._conn.execute(
+        "SELECT name, read_only, created FROM api_keys ORDER BY name"
+    ).fetchall()
+    return [ApiKey(n, bool(r), datetime.fromisoformat(c)) for n, r, c in rows]
+
+
+def revoke_key(gallery: Gallery, name: str) -> None:
+    clean = check_key_name(name)
+    _keys_table(gallery)
+    with gallery._transaction() as conn:
+        if conn.execute("DELETE FROM api_keys WHERE name = ?", (clean,)).rowcount == 0:
+            raise FaceRecognizerError(
+                f"There is no key named {clean!r}.",
+                hint="`face-recognizer keys list` shows the keys.",
+            )
+
+
+def find_key(gallery: Gallery, key: str) -> ApiKey | None:
+    """The key's description, or None for an unknown or revoked key."""
+    row = gallery._conn.execute(
+        "SELECT name, read_only, created FROM api_keys WHERE key_sha256 = ?", (key_hash(key),)
+    ).fetchone()
+    return None if row is None else ApiKey(row[0], bool(row[1]), datetime.fromisoformat(row[2]))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
