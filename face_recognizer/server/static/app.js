@@ -142,15 +142,15 @@ async function loadPeople() {
     page = await api(`/people?limit=${PAGE_SIZE}&offset=${offset}`);
   } catch (error) { toast(error.message); return; }
   if (page.people.length === 0 && offset > 0) { offset = Math.max(0, offset - PAGE_SIZE); return loadPeople(); }
-  const photos = page.people.reduce((n, p) => n + p.photos, 0);
   $("people-summary").textContent = page.total === 0 ? "No one is enrolled yet."
-    : `${page.total} people` + (page.total > PAGE_SIZE ? ` (showing ${offset + 1}-${offset + page.people.length})` : "");
+    : `${page.total} ${page.total === 1 ? "person" : "people"}`
+      + (page.total > PAGE_SIZE ? ` (showing ${offset + 1}-${offset + page.people.length})` : "");
   const list = $("people-list");
   list.replaceChildren(...page.people.map(personCard));
+  document.querySelector(".pager").hidden = page.total <= PAGE_SIZE;
   $("prev").disabled = offset === 0;
   $("next").disabled = offset + PAGE_SIZE >= page.total;
-  $("page-label").textContent = page.total > PAGE_SIZE ? `page ${offset / PAGE_SIZE + 1} of ${Math.ceil(page.total / PAGE_SIZE)}` : "";
-  return photos;
+  $("page-label").textContent = `page ${offset / PAGE_SIZE + 1} of ${Math.ceil(page.total / PAGE_SIZE)}`;
 }
 
 function personCard(person) {
@@ -239,6 +239,7 @@ async function addPerson(event) {
   out.replaceChildren(line(`${report.name}: ${report.added} added, ${report.person_photos} photo(s) in all.`, "ok"));
   for (const p of report.photos) out.append(line(`${p.file}: ${p.result}`, p.result === "ok" ? "ok" : "bad"));
   $("add-files").value = "";
+  $("add-name").value = "";
   loadPeople();
 }
 
