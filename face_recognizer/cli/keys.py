@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from face_recognizer.cli.options import db_option
-from face_recognizer.store.sqlite import Gallery, resolve_db_dir
+from face_recognizer.store import open_store
 
 
 @click.group()
@@ -39,8 +39,8 @@ def create(name: str, read_only: bool, db: Path | None) -> None:
     """
     from face_recognizer.server.gallery import create_key
 
-    with Gallery(resolve_db_dir(db)) as gallery:
-        key = create_key(gallery, name, read_only)
+    with open_store(db) as store:
+        key = create_key(store, name, read_only)
     kind = "read-only" if read_only else "read-write"
     click.echo(f"Created the {kind} key {name.strip()!r}. It is shown only this once:")
     click.echo(key)
@@ -56,10 +56,8 @@ def list_(as_json: bool, db: Path | None) -> None:
     Example:
       face-recognizer keys list --json
     """
-    from face_recognizer.server.gallery import list_keys
-
-    with Gallery(resolve_db_dir(db), create=False) as gallery:
-        found = list_keys(gallery)
+    with open_store(db, create=False) as store:
+        found = store.api_keys()
     if as_json:
         click.echo(json.dumps([k.to_json() for k in found], ensure_ascii=False))
         return
@@ -85,6 +83,6 @@ def revoke(name: str, db: Path | None) -> None:
     """
     from face_recognizer.server.gallery import revoke_key
 
-    with Gallery(resolve_db_dir(db), create=False) as gallery:
-        revoke_key(gallery, name)
+    with open_store(db, create=False) as store:
+        revoke_key(store, name)
     click.echo(f"Revoked the key {name.strip()!r}.")

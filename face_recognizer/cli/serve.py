@@ -109,33 +109,34 @@ def serve(
         import uvicorn
 
         from face_recognizer.server.app import ServerState, create_app
-        from face_recognizer.server.gallery import GalleryService, LockedEngine, key_count
+        from face_recognizer.server.gallery import GalleryService, LockedEngine
         from face_recognizer.server.live import LiveFeed, check_source
         from face_recognizer.server.photos import Limits
     except ImportError as exc:
         raise FaceRecognizerError(
             f"The server needs {exc.name}, which is not installed.", hint=SERVER_EXTRA_HINT
         ) from None
-    from face_recognizer.store.sqlite import Gallery, resolve_db_dir
+    from face_recognizer.store import open_store, resolve_db
 
-    db_dir = resolve_db_dir(db)
-    with Gallery(db_dir) as gallery:
-        keys = key_count(gallery)
+    where = resolve_db(db)
+    store = open_store(where)
+    keys = len(store.api_keys())
     if keys == 0 and not is_loopback(host):
+        store.close()
         raise FaceRecognizerError(
             f"Refusing to listen on {host} while no API key exists; create one first with "
             "`face-recognizer keys create NAME`."
         )
-    if source is not None:
-        check_source(source)
-    sock = _bind(host, port)
     with contextlib.ExitStack() as stack:
+        stack.callback(store.close)
+        if source is not None:
+            check_source(source)
+        sock = _bind(host, port)
         stack.callback(sock.close)
         engine = LockedEngine(load_engine(engine_opts))
         limits = Limits(int(max_upload_mb * 1e6), int(max_megapixels * 1e6))
-        service = GalleryService(engine, db_dir, limits, threshold)
-        stack.callback(service.close)
-        live = LiveFeed(source, engine, db_dir, threshold) if source is not None else None
+        service = GalleryService(engine, store, limits, threshold)
+        live = LiveFeed(source, engine, where, threshold) if source is not None else None
         state = ServerState(service, live, max_request_bytes=5 * limits.max_bytes + 100_000)
         app = create_app(state)
         bound = sock.getsockname()[1]

@@ -32,10 +32,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from face_recognizer import __version__
-from face_recognizer.server.gallery import ApiError, GalleryService, Pick, decode_base64
-from face_recognizer.server.keys import ApiKey
+from face_recognizer.server.gallery import ApiError, GalleryService, decode_base64
 from face_recognizer.server.live import LiveFeed
 from face_recognizer.server.photos import PhotoError, Upload, decode_photo
+from face_recognizer.store import ApiKey
 
 log = logging.getLogger("face_recognizer.server")
 
@@ -301,7 +301,7 @@ def create_app(state: ServerState) -> FastAPI:
         first = await run_in_threadpool(decode_photo, uploads[0], service.limits)
         second = await run_in_threadpool(decode_photo, uploads[1], service.limits)
         labels = (f"The first photo ({uploads[0].label})", f"The second photo ({uploads[1].label})")
-        result = await run_in_threadpool(service.verify, first, second, labels, _pick(pick))
+        result = await run_in_threadpool(service.verify, first, second, labels, pick)
         return result.to_json()
 
     # -- live ------------------------------------------------------------------------------
@@ -417,7 +417,3 @@ async def _json(request: Request) -> Any:
         return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "The body is not valid JSON.") from None
-
-
-def _pick(pick: str | None) -> Pick | None:
-    return None if pick is None else ("largest" if pick == "largest" else "center")

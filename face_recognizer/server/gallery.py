@@ -11,12 +11,12 @@ of its pool; the live recognizer runs on a thread of its own):
   core (intra-op threads = the CPUs), so two calls at once only thrash the caches. `LockedEngine`
   therefore lets one detection or embedding run at a time: requests queue per model call (tens
   of milliseconds), not per request, so a long enrolment never holds the others back for long.
-* The store: one connection for the requests, used under `_db_lock` (a transaction is a few
-  statements, milliseconds), plus one connection of its own for the live thread. Writes are one
-  transaction each, so a failed or interrupted request stores all of a person's new photos or
-  none. Other processes (the CLI, a running `recognize`) see committed changes, and the matcher
-  here rebuilds its index when the store says anything changed (`Matcher.refresh`, one cheap
-  check per request), so CLI changes show in the server at the next request.
+* The store (`store.base.Store`) is safe to call from several threads; the requests share one
+  (SQLite: one connection behind one lock, a few milliseconds per call), the live thread opens
+  its own. Writes are one transaction each, so a failed or interrupted request stores all of a
+  person's new photos or none. Other processes (the CLI, a running `recognize`) see committed
+  changes, and the matcher here rebuilds its index when the store's change token moves
+  (`Matcher.refresh`, one cheap check per request), so CLI changes show at the next request.
 * The matcher's index is rebuilt and searched under `_match_lock`; FAISS searches only read.
 """
 
@@ -25,8 +25,7 @@ from __future__ import annotations
 import base64
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -36,9 +35,10 @@ from face_recognizer.errors import FaceCountError, FaceRecognizerError, GalleryE
 from face_recognizer.evaluation.batch import detect_padded, pick_face
 from face_recognizer.images import pixels_sha256
 from face_recognizer.matcher import Matcher
-from face_recognizer.server.keys import ApiKey, check_key_name, key_hash, new_key
+from face_recognizer.server.keys import check_key_name, key_hash, new_key
 from face_recognizer.server.photos import Limits, PhotoError, Upload, decode_photo
-from face_recognizer.store.sqlite import EnrolFace, Gallery, enrol_face, normalize_name
+from face_recognizer.store import ApiKey, EnrolFace, Store, normalize_name
+from face_recognizer.store.sqlite import enrol_face
 from face_recognizer.types import Detections, Faces, Verification
 from face_recognizer.verify import compare, reference_face
 
@@ -168,34 +168,29 @@ class GalleryService:
 
     Args:
         engine: the shared, locked engine.
-        db_dir: the gallery folder (created when missing).
+        store: the open gallery (the service closes it).
         limits: upload limits.
         threshold: fixed matching threshold, or None for the gallery's setting / the default.
     """
 
     def __init__(
-        self, engine: LockedEngine, db_dir: Path, limits: Limits, threshold: float | None = None
+        self, engine: LockedEngine, store: Store, limits: Limits, threshold: float | None = None
     ) -> None:
         self.engine = engine
-        self.db_dir = db_dir
+        self.store = store
         self.limits = limits
         self.recognizer_id = engine.pack.recognizer_id
-        self._db_lock = threading.RLock()
         self._match_lock = threading.Lock()
-        self.gallery = Gallery(db_dir)
-        self.gallery.check_pack(self.recognizer_id)
-        _keys_table(self.gallery)
-        self.matcher = Matcher(self.gallery, self.recognizer_id, threshold=threshold)
+        store.check_pack(self.recognizer_id)
+        self.matcher = Matcher(store, self.recognizer_id, threshold=threshold)
 
     def close(self) -> None:
-        with self._db_lock:
-            self.gallery.close()
+        self.store.close()
 
     # -- reading -------------------------------------------------------------------------
     def counts(self) -> tuple[int, int]:
         """(people, faces) in the gallery."""
-        with self._db_lock:
-            return len(self.gallery.person_names()), self.gallery.face_count()
+        return len(self.store.person_names()), self.store.face_count()
 
     @property
     def threshold(self) -> float:
@@ -204,61 +199,50 @@ class GalleryService:
 
     def people_page(self, limit: int, offset: int) -> tuple[int, list[PersonEntry]]:
         """(total people, the people of this page by name with their face ids)."""
-        with self._db_lock:
-            everyone = self.gallery.people()
-            page = everyone[offset : offset + limit]
-            ids = _face_ids(self.gallery, [p.id for p in page])
+        everyone = self.store.people()
+        page = everyone[offset : offset + limit]
+        ids = self.store.face_ids([p.id for p in page])
         return len(everyone), [
             PersonEntry(p.name, p.photos, p.created, tuple(ids.get(p.id, ()))) for p in page
         ]
 
     def crop_png(self, face_id: int) -> bytes:
-        with self._db_lock:
-            row = self.gallery._conn.execute(
-                "SELECT crop_png FROM faces WHERE id = ?", (face_id,)
-            ).fetchone()
-        if row is None:
+        data = self.store.crop_png(face_id)
+        if data is None:
             raise ApiError(404, f"There is no face {face_id} in the gallery.")
-        return bytes(row[0])
+        return data
 
     # -- changing --------------------------------------------------------------------------
     def rename(self, old: str, new: str) -> str:
         old_n, new_n = _name(old), _name(new)
-        with self._db_lock:
-            names = set(self.gallery.person_names().values())
-            if old_n not in names:
-                raise ApiError(404, f"{old_n!r} is not in the gallery.")
-            if new_n != old_n and new_n in names:
-                raise ApiError(409, f"{new_n!r} is already in the gallery; remove one first.")
-            self.gallery.rename_person(old_n, new_n)
+        names = set(self.store.person_names().values())
+        if old_n not in names:
+            raise ApiError(404, f"{old_n!r} is not in the gallery.")
+        if new_n != old_n and new_n in names:
+            raise ApiError(409, f"{new_n!r} is already in the gallery; remove one first.")
+        try:
+            self.store.rename_person(old_n, new_n)
+        except GalleryError as exc:  # another request renamed or removed meanwhile
+            raise ApiError(409, exc.message) from None
         return new_n
 
     def remove_person(self, name: str) -> int:
         """Delete a person with every face, embedding and crop; returns how many faces went."""
         clean = _name(name)
-        with self._db_lock:
-            if clean not in set(self.gallery.person_names().values()):
-                raise ApiError(404, f"{clean!r} is not in the gallery.")
-            return self.gallery.remove_person(clean)
+        if clean not in set(self.store.person_names().values()):
+            raise ApiError(404, f"{clean!r} is not in the gallery.")
+        try:
+            return self.store.remove_person(clean)
+        except GalleryError as exc:  # removed by another request meanwhile
+            raise ApiError(404, exc.message) from None
 
     def remove_face(self, face_id: int) -> tuple[str, int]:
         """Delete one face; (the person's name, photos left). A person whose last face goes
         is removed too (nothing would recognise them)."""
-        with self._db_lock, self.gallery._transaction() as conn:
-            row = conn.execute(
-                "SELECT p.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"
-                " WHERE f.id = ?",
-                (face_id,),
-            ).fetchone()
-            if row is None:
-                raise ApiError(404, f"There is no face {face_id} in the gallery.")
-            conn.execute("DELETE FROM faces WHERE id = ?", (face_id,))
-            left = conn.execute(
-                "SELECT count(*) FROM faces WHERE person_id = ?", (row[0],)
-            ).fetchone()[0]
-            if left == 0:
-                conn.execute("DELETE FROM people WHERE id = ?", (row[0],))
-        return str(row[1]), int(left)
+        removed = self.store.remove_face(face_id)
+        if removed is None:
+            raise ApiError(404, f"There is no face {face_id} in the gallery.")
+        return removed
 
     def enrol_photos(self, name: str, uploads: list[Upload]) -> EnrolReport:
         """Check, embed and store photos of `name` in one transaction (the `import` checks
@@ -269,8 +253,7 @@ class GalleryService:
         clean = _name(name)
         for upload in uploads:
             self.limits.check_size(upload)  # refuse the whole request before any work
-        with self._db_lock:
-            known = self.gallery.source_hashes(clean)
+        known = self.store.source_hashes(clean)
         results: list[PhotoResult] = []
         faces: list[EnrolFace] = []
         unreadable = 0  # photos refused as not a whole picture (400)
@@ -342,9 +325,8 @@ class GalleryService:
                 f"No photo was usable, nothing was stored ({reasons}).",
                 {"photos": [r.to_json() for r in results]},
             )
-        with self._db_lock:
-            added = self.gallery.add_faces(name, faces, self.recognizer_id) if faces else None
-            photos = _photo_count(self.gallery, name)
+        added = self.store.add_faces(name, faces, self.recognizer_id) if faces else None
+        photos = next((p.photos for p in self.store.people() if p.name == name), 0)
         return EnrolReport(
             name,
             tuple(results),
@@ -355,7 +337,7 @@ class GalleryService:
 
     # -- recognising -----------------------------------------------------------------------
     def _refresh(self) -> None:
-        with self._match_lock, self._db_lock:
+        with self._match_lock:
             self.matcher.refresh()
 
     def identify(self, image: np.ndarray, pick: Pick | None) -> list[IdentifiedFace]:
@@ -406,8 +388,7 @@ class GalleryService:
 
     # -- keys ------------------------------------------------------------------------------
     def find_key(self, key: str) -> ApiKey | None:
-        with self._db_lock:
-            return find_key(self.gallery, key)
+        return self.store.api_key_by_hash(key_hash(key))
 
 
 def _name(name: str) -> str:
@@ -417,88 +398,18 @@ def _name(name: str) -> str:
         raise ApiError(400, exc.message) from None
 
 
-# -- store calls that the store does not offer yet (kept here, in one place) ----------------
-def _face_ids(gallery: Gallery, person_ids: list[int]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    if not person_ids:
-        return out
-    marks = ",".join("?" * len(person_ids))
-    rows = gallery._conn.execute(
-        f"SELECT person_id, id FROM faces WHERE person_id IN ({marks}) ORDER BY id", person_ids
-    )
-    for person_id, face_id in rows:
-        out.setdefault(int(person_id), []).append(int(face_id))
-    return out
-
-
-def _photo_count(gallery: Gallery, name: str) -> int:
-    row = gallery._conn.execute(
-        "SELECT count(f.id) FROM people p LEFT JOIN faces f ON f.person_id = p.id WHERE p.name = ?",
-        (name,),
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-_KEYS_TABLE = """CREATE TABLE IF NOT EXISTS api_keys (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    key_sha256 TEXT NOT NULL UNIQUE,
-    read_only INTEGER NOT NULL,
-    created TEXT NOT NULL
-)"""
-
-
-def _keys_table(gallery: Gallery) -> None:
-    gallery._conn.execute(_KEYS_TABLE)
-
-
-def key_count(gallery: Gallery) -> int:
-    return len(list_keys(gallery))
-
-
-def create_key(gallery: Gallery, name: str, read_only: bool) -> str:
+# -- API keys (the `keys` commands) -----------------------------------------------------------
+def create_key(store: Store, name: str, read_only: bool) -> str:
     """Make a key called `name`, store its hash, and return the key (shown once)."""
-    clean = check_key_name(name)
     key = new_key()
-    _keys_table(gallery)
-    with gallery._transaction() as conn:
-        if conn.execute("SELECT 1 FROM api_keys WHERE name = ?", (clean,)).fetchone():
-            raise FaceRecognizerError(
-                f"A key named {clean!r} exists already; revoke it first or pick another name."
-            )
-        conn.execute(
-            "INSERT INTO api_keys (name, key_sha256, read_only, created) VALUES (?, ?, ?, ?)",
-            (clean, key_hash(key), int(read_only), _now()),
-        )
+    store.add_api_key(check_key_name(name), key_hash(key), read_only)
     return key
 
 
-def list_keys(gallery: Gallery) -> list[ApiKey]:
-    _keys_table(gallery)
-    rows = gallery._conn.execute(
-        "SELECT name, read_only, created FROM api_keys ORDER BY name"
-    ).fetchall()
-    return [ApiKey(n, bool(r), datetime.fromisoformat(c)) for n, r, c in rows]
-
-
-def revoke_key(gallery: Gallery, name: str) -> None:
+def revoke_key(store: Store, name: str) -> None:
     clean = check_key_name(name)
-    _keys_table(gallery)
-    with gallery._transaction() as conn:
-        if conn.execute("DELETE FROM api_keys WHERE name = ?", (clean,)).rowcount == 0:
-            raise FaceRecognizerError(
-                f"There is no key named {clean!r}.",
-                hint="`face-recognizer keys list` shows the keys.",
-            )
-
-
-def find_key(gallery: Gallery, key: str) -> ApiKey | None:
-    """The key's description, or None for an unknown or revoked key."""
-    row = gallery._conn.execute(
-        "SELECT name, read_only, created FROM api_keys WHERE key_sha256 = ?", (key_hash(key),)
-    ).fetchone()
-    return None if row is None else ApiKey(row[0], bool(row[1]), datetime.fromisoformat(row[2]))
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if not store.remove_api_key(clean):
+        raise FaceRecognizerError(
+            f"There is no key named {clean!r}.",
+            hint="`face-recognizer keys list` shows the keys.",
+        )

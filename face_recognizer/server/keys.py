@@ -11,26 +11,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from dataclasses import dataclass
-from datetime import datetime
 
 from face_recognizer.errors import FaceRecognizerError
 
 KEY_PREFIX = "frk_"
 MAX_KEY_NAME = 64
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A stored key's description (never the key): its name, whether it may only read, when
-    it was made."""
-
-    name: str
-    read_only: bool
-    created: datetime
-
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "read_only": self.read_only, "created": self.created.isoformat()}
 
 
 def new_key() -> str:

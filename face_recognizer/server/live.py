@@ -24,7 +24,7 @@ from face_recognizer.matcher import Matcher
 from face_recognizer.recognize import Recognizer, run, status_text
 from face_recognizer.server.gallery import LockedEngine
 from face_recognizer.sources import FrameSource, open_source
-from face_recognizer.store.sqlite import Gallery
+from face_recognizer.store import open_store
 from face_recognizer.types import Frame, FrameResult
 
 RETRY_SECONDS = 3.0
@@ -69,16 +69,16 @@ class LiveFeed:
     Args:
         spec: camera index, video file or URL (as `recognize --source`).
         engine: the server's shared, locked engine.
-        db_dir: the gallery folder (opened again here: one connection per thread).
+        db: the gallery (folder or URL; opened again here: a connection of its own).
         threshold: fixed threshold, or None for the gallery's setting / the default.
     """
 
     def __init__(
-        self, spec: str, engine: LockedEngine, db_dir: Path, threshold: float | None
+        self, spec: str, engine: LockedEngine, db: str | Path, threshold: float | None
     ) -> None:
         self.spec = spec
         self.engine = engine
-        self.db_dir = db_dir
+        self.db = db
         self.threshold = threshold
         self.stopping = False
         self.seq = 0  # annotated frames so far: the stream sends a frame when this grows
@@ -105,7 +105,7 @@ class LiveFeed:
 
     def _loop(self) -> None:
         try:
-            gallery = Gallery(self.db_dir)
+            gallery = open_store(self.db)
             matcher = Matcher(gallery, self.engine.pack.recognizer_id, threshold=self.threshold)
         except FaceRecognizerError as exc:
             self._error = str(exc)

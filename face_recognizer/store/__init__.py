@@ -15,6 +15,7 @@ from face_recognizer.errors import GalleryError
 from face_recognizer.store.base import (
     SCHEMA_VERSION,
     AddResult,
+    ApiKey,
     EnrolFace,
     Migration,
     Store,
@@ -26,6 +27,7 @@ __all__ = [
     "ENV_DB",
     "SCHEMA_VERSION",
     "AddResult",
+    "ApiKey",
     "EnrolFace",
     "Migration",
     "Store",

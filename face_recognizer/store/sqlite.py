@@ -40,6 +40,7 @@ from face_recognizer.store.base import (
     REINDEX_HINT,
     SCHEMA_VERSION,
     AddResult,
+    ApiKey,
     EnrolFace,
     EnrolledPhoto,
     FaceRecord,
@@ -634,6 +635,81 @@ class Gallery(Store):
     def face_count(self) -> int:
         with self._use() as conn:
             return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+    def face_ids(self, person_ids: Sequence[int]) -> dict[int, list[int]]:
+        ids = [int(i) for i in person_ids]
+        out: dict[int, list[int]] = {}
+        if not ids:
+            return out
+        marks = ",".join("?" * len(ids))
+        with self._use() as conn:
+            rows = conn.execute(
+                f"SELECT person_id, id FROM faces WHERE person_id IN ({marks}) ORDER BY id", ids
+            ).fetchall()
+        for person_id, face_id in rows:
+            out.setdefault(int(person_id), []).append(int(face_id))
+        return out
+
+    def crop_png(self, face_id: int) -> bytes | None:
+        with self._use() as conn:
+            row = conn.execute(
+                "SELECT crop_png FROM faces WHERE id = ?", (int(face_id),)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def remove_face(self, face_id: int) -> tuple[str, int] | None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT p.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                " WHERE f.id = ?",
+                (int(face_id),),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM faces WHERE id = ?", (int(face_id),))
+            left = int(
+                conn.execute(
+                    "SELECT count(*) FROM faces WHERE person_id = ?", (row[0],)
+                ).fetchone()[0]
+            )
+            if left == 0:
+                conn.execute("DELETE FROM people WHERE id = ?", (row[0],))
+        self.wipe()
+        return str(row[1]), left
+
+    def add_api_key(self, name: str, key_sha256: str, read_only: bool) -> None:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
+                raise GalleryError(
+                    f"A key named {name!r} exists already; revoke it first or pick another name."
+                )
+            conn.execute(
+                "INSERT INTO api_keys (name, key_sha256, read_only, created) VALUES (?, ?, ?, ?)",
+                (name, key_sha256, int(read_only), _now()),
+            )
+
+    def api_keys(self) -> list[ApiKey]:
+        with self._use() as conn:
+            rows = conn.execute(
+                "SELECT name, read_only, created FROM api_keys ORDER BY name"
+            ).fetchall()
+        return [ApiKey(str(n), bool(r), datetime.fromisoformat(c)) for n, r, c in rows]
+
+    def remove_api_key(self, name: str) -> bool:
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM api_keys WHERE name = ?", (name,)).rowcount > 0
+
+    def api_key_by_hash(self, key_sha256: str) -> ApiKey | None:
+        with self._use() as conn:
+            row = conn.execute(
+                "SELECT name, read_only, created FROM api_keys WHERE key_sha256 = ?",
+                (key_sha256,),
+            ).fetchone()
+        return (
+            None
+            if row is None
+            else ApiKey(str(row[0]), bool(row[1]), datetime.fromisoformat(row[2]))
+        )
 
     def schema_version(self) -> int:
         with self._use() as conn:
