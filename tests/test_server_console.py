@@ -124,7 +124,29 @@ def wait_for(driver: Any, what: str, condition: Callable[[Any], Any], timeout: f
 
 
 def text_of(driver: Any, element_id: str) -> str:
-    return str(driver.find_element("id", element_id).text)
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return str(driver.find_element("id", element_id).text)
+    except StaleElementReferenceException:  # re-rendered under us: read it next time
+        return ""
+
+
+def click(driver: Any, css: str) -> None:
+    """Click the element `css` selects, again if the page re-rendered it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def clicked(d: Any) -> bool:
+        found = d.find_elements("css selector", css)
+        if not found:
+            return False
+        try:
+            found[0].click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_for(driver, f"{css} to click", clicked)
 
 
 def fits_width(driver: Any) -> bool:
@@ -156,23 +178,23 @@ def test_console_login_add_live_identify_remove(
     driver.get(srv.url + "/")
     wait_for(driver, "the login form", lambda d: d.find_element("id", "key").is_displayed())
     driver.find_element("id", "key").send_keys("frk_wrong")
-    driver.find_element("css selector", "#login-form button").click()
+    click(driver, "#login-form button")
     wait_for(driver, "the wrong-key message", lambda d: "not valid" in text_of(d, "login-error"))
     driver.save_screenshot(str(shots / "login.png"))
     driver.find_element("id", "key").clear()
     driver.find_element("id", "key").send_keys(key)
-    driver.find_element("css selector", "#login-form button").click()
+    click(driver, "#login-form button")
 
     # Live: the stream plays and the status line is the recognizer's
     wait_for(driver, "the live status line", lambda d: "FPS" in text_of(d, "live-status"))
     assert "0 people" in text_of(driver, "live-status")
 
     # People: add the person by upload, with a result per photo
-    driver.find_element("css selector", "button[data-page=people]").click()
+    click(driver, "button[data-page=people]")
     wait_for(driver, "the empty people page", lambda d: "No one" in text_of(d, "people-summary"))
     driver.find_element("id", "add-name").send_keys(person)
     driver.find_element("id", "add-files").send_keys("\n".join(str(p) for p in photos))
-    driver.find_element("css selector", "#add-form button").click()
+    click(driver, "#add-form button")
     wait_for(driver, "the upload result", lambda d: "added" in text_of(d, "add-result"))
     results = [li.text for li in driver.find_elements("css selector", "#add-result li")]
     assert results[0].startswith(f"{person}: ")
@@ -198,7 +220,7 @@ def test_console_login_add_live_identify_remove(
     driver.save_screenshot(str(shots / "people.png"))
 
     # Live: the person's name on the video
-    driver.find_element("css selector", "button[data-page=live]").click()
+    click(driver, "button[data-page=live]")
     wait_for(driver, f"{person} on the live view", lambda d: person in text_of(d, "live-names"))
     wait_for(
         driver,
@@ -212,7 +234,7 @@ def test_console_login_add_live_identify_remove(
     driver.save_screenshot(str(shots / "live.png"))
 
     # Identify: a photo, labelled
-    driver.find_element("css selector", "button[data-page=identify]").click()
+    click(driver, "button[data-page=identify]")
     driver.find_element("id", "identify-file").send_keys(str(scene.to_identify))
     wait_for(driver, "the identify result", lambda d: person in text_of(d, "identify-result"))
     assert driver.find_element("id", "identify-canvas").is_displayed()
@@ -221,7 +243,7 @@ def test_console_login_add_live_identify_remove(
     # Phone width: every page fits without sideways scrolling
     driver.set_window_size(390, 844)
     for page in ("people", "live", "identify"):
-        driver.find_element("css selector", f"button[data-page={page}]").click()
+        click(driver, f"button[data-page={page}]")
         wait_for(
             driver, f"the {page} page", lambda d, p=page: d.find_element("id", p).is_displayed()
         )
@@ -230,13 +252,8 @@ def test_console_login_add_live_identify_remove(
     driver.set_window_size(1280, 800)
 
     # Remove, after a confirmation
-    driver.find_element("css selector", "button[data-page=people]").click()
-    remove = wait_for(
-        driver,
-        "the remove button",
-        lambda d: d.find_elements("css selector", f".person[data-name='{person}'] .remove"),
-    )[0]
-    remove.click()
+    click(driver, "button[data-page=people]")
+    click(driver, f".person[data-name='{person}'] .remove")
     alert = wait_for(driver, "the confirmation", lambda d: d.switch_to.alert)
     assert f"Remove {person}" in alert.text
     alert.accept()

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from face_recognizer import __version__
+from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.server.gallery import ApiError, GalleryService, decode_base64
 from face_recognizer.server.live import LiveFeed
 from face_recognizer.server.photos import PhotoError, Upload, decode_photo
@@ -156,6 +157,12 @@ def create_app(state: ServerState) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body"))
         return _error(422, f"{where or 'The request'}: {first.get('msg', 'is not valid')}.")
+
+    @app.exception_handler(FaceRecognizerError)
+    async def library_error(_: Request, exc: FaceRecognizerError) -> JSONResponse:
+        # the gallery unusable (disk full, locked, another pack's embeddings): its sentence
+        log.error("%s", exc)
+        return _error(500, str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -371,7 +378,7 @@ def create_app(state: ServerState) -> FastAPI:
             raise ApiError(400, f"{what[0].upper()}{what[1:]}, got {len(body)}.")
         return body
 
-    async def _read_body(request: Request, allow_embeddings: bool) -> list[Upload] | dict:
+    async def _read_body(request: Request, allow_embeddings: bool) -> list[Upload] | dict[str, Any]:
         ctype = request.headers.get("content-type", "").lower()
         if ctype.startswith("multipart/form-data"):
             try:

@@ -23,13 +23,15 @@ of its pool; the live recognizer runs on a thread of its own):
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 
+from face_recognizer import enrol
 from face_recognizer.engine import Engine
 from face_recognizer.errors import FaceCountError, FaceRecognizerError, GalleryError
 from face_recognizer.evaluation.batch import detect_padded, pick_face
@@ -38,12 +40,10 @@ from face_recognizer.matcher import Matcher
 from face_recognizer.server.keys import check_key_name, key_hash, new_key
 from face_recognizer.server.photos import Limits, PhotoError, Upload, decode_photo
 from face_recognizer.store import ApiKey, EnrolFace, Store, normalize_name
-from face_recognizer.store.sqlite import enrol_face
-from face_recognizer.types import Detections, Faces, Verification
+from face_recognizer.types import Detections, Verification
 from face_recognizer.verify import compare, reference_face
 
 Pick = Literal["largest", "center"]
-ALREADY_STORED = "already stored"
 
 
 class ApiError(Exception):
@@ -56,32 +56,23 @@ class ApiError(Exception):
         self.extra = extra or {}
 
 
-class LockedEngine:
-    """An `Engine` whose model calls run one at a time (see the module docstring)."""
+class LockedEngine(Engine):
+    """The server's one `Engine`, whose model calls run one at a time (see the module
+    docstring). It takes over a loaded engine's sessions; `embed` and `analyze` go through
+    the locked `detect` and `embed_crops`, so every caller of the enrolment path, the
+    verifier and the live recognizer shares the lock."""
 
     def __init__(self, engine: Engine) -> None:
-        self.inner = engine
-        self.pack = engine.pack
-        self.device = engine.device
-        self.det_size = engine.det_size
-        self.crop_size = engine.crop_size
-        self.embedding_dim = engine.embedding_dim
+        self.__dict__.update(engine.__dict__)
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray, det_size: int | None = None) -> Detections:
         with self._lock:
-            return self.inner.detect(image, det_size)
-
-    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        return self.inner.align(image, landmarks)  # pure NumPy/OpenCV: no lock needed
+            return super().detect(image, det_size)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self.inner.embed_crops(crops)
-
-    def embed(self, image: np.ndarray, detections: Detections) -> Faces:
-        crops = self.align(image, detections.landmarks)
-        return Faces.from_detections(detections, self.embed_crops(crops))
+            return super().embed_crops(crops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,37 +236,35 @@ class GalleryService:
         return removed
 
     def enrol_photos(self, name: str, uploads: list[Upload]) -> EnrolReport:
-        """Check, embed and store photos of `name` in one transaction (the `import` checks
-        and dedup by the file's SHA-256). ApiError 400/422 and nothing stored when no photo
-        is usable; 413 when one is over the size limit."""
-        import hashlib
-
+        """Check, embed and store photos of `name` through the one enrolment path
+        (`enrol.enrol_person`: the `import` checks, dedup by the file's SHA-256, one
+        transaction). ApiError 400/422 and nothing stored when no photo is usable; 413 when
+        one is over the size limit."""
         clean = _name(name)
         for upload in uploads:
             self.limits.check_size(upload)  # refuse the whole request before any work
-        known = self.store.source_hashes(clean)
-        results: list[PhotoResult] = []
-        faces: list[EnrolFace] = []
+        photos: list[enrol.Photo | enrol.PhotoResult] = []
         unreadable = 0  # photos refused as not a whole picture (400)
         for upload in uploads:
-            digest = hashlib.sha256(upload.data).hexdigest()
-            if digest in known:
-                results.append(PhotoResult(upload.label, ALREADY_STORED))
-                continue
             try:
                 image = decode_photo(upload, self.limits)
             except PhotoError as exc:
                 unreadable += exc.status == 400
-                results.append(PhotoResult(upload.label, exc.message))
+                reason = enrol.UNREADABLE if exc.status == 400 else enrol.TOO_LARGE
+                photos.append(enrol.PhotoResult(upload.label, reason, detail=exc.message))
                 continue
-            face, check = enrol_face(self.engine, image, f"api:{upload.label}", digest)
-            if face is None:
-                results.append(PhotoResult(upload.label, check.reason or "unusable"))
-                continue
-            known.add(digest)
-            faces.append(face)
-            results.append(PhotoResult(upload.label, "ok"))
-        return self._store(clean, faces, results, unreadable)
+            digest = hashlib.sha256(upload.data).hexdigest()
+            photos.append(enrol.Photo(image, upload.label, digest))
+        report = enrol.enrol_person(self.engine, self.store, clean, photos)
+        results = tuple(
+            PhotoResult(r.source, "ok" if r.ok else (r.detail or str(r.reason)))
+            for r in report.photos
+        )
+        if report.added == 0 and report.duplicates == 0:
+            self._refuse(results, unreadable)
+        return EnrolReport(
+            report.name, results, report.added, self._photos_of(report.name), report.created
+        )
 
     def enrol_embeddings(self, name: str, vectors: object, model: object) -> EnrolReport:
         """Store precomputed embeddings (a list of D floats each, made by this server's pack:
@@ -292,7 +281,7 @@ class GalleryService:
             raise ApiError(400, '"embeddings" must be a non-empty list of lists of numbers.')
         dim = self.engine.embedding_dim
         blank = np.zeros((self.engine.crop_size, self.engine.crop_size, 3), np.uint8)
-        faces, results = [], []
+        faces = []
         for i, vector in enumerate(vectors):
             label = f"embedding {i + 1}"
             try:
@@ -309,31 +298,22 @@ class GalleryService:
             array = array / norm
             digest = pixels_sha256(array)
             faces.append(EnrolFace(array, blank, f"api:{label}", digest, 1.0, 0.0, 0.0))
-            results.append(PhotoResult(label, "ok"))
-        return self._store(clean, faces, results, 0)
+        added = self.store.add_faces(clean, faces, self.recognizer_id)
+        results = tuple(PhotoResult(f.source[4:], "ok") for f in faces)
+        return EnrolReport(clean, results, added.added, self._photos_of(clean), added.created)
 
-    def _store(
-        self, name: str, faces: list[EnrolFace], results: list[PhotoResult], unreadable: int
-    ) -> EnrolReport:
-        """Store `faces` in one transaction; ApiError when none is usable (400 when every
-        photo was unreadable, else 422), unless all were stored before."""
-        if not faces and not any(r.result == ALREADY_STORED for r in results):
-            reasons = "; ".join(f"{r.label}: {r.result.rstrip('.')}" for r in results)
-            status = 400 if unreadable == len(results) else 422
-            raise ApiError(
-                status,
-                f"No photo was usable, nothing was stored ({reasons}).",
-                {"photos": [r.to_json() for r in results]},
-            )
-        added = self.store.add_faces(name, faces, self.recognizer_id) if faces else None
-        photos = next((p.photos for p in self.store.people() if p.name == name), 0)
-        return EnrolReport(
-            name,
-            tuple(results),
-            added.added if added else 0,
-            photos,
-            bool(added and added.created),
+    def _refuse(self, results: tuple[PhotoResult, ...], unreadable: int) -> NoReturn:
+        """ApiError for an enrolment where no photo was usable: 400 when every photo was
+        unreadable, else 422; the per-photo results go with it."""
+        reasons = "; ".join(f"{r.label}: {r.result.rstrip('.')}" for r in results)
+        raise ApiError(
+            400 if unreadable == len(results) else 422,
+            f"No photo was usable, nothing was stored ({reasons}).",
+            {"photos": [r.to_json() for r in results]},
         )
+
+    def _photos_of(self, name: str) -> int:
+        return next((p.photos for p in self.store.people() if p.name == name), 0)
 
     # -- recognising -----------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -342,7 +322,7 @@ class GalleryService:
 
     def identify(self, image: np.ndarray, pick: Pick | None) -> list[IdentifiedFace]:
         """Every face of the photo (or the one `pick` chooses) with its name or None."""
-        work, detections = detect_padded(self.engine, image)  # type: ignore[arg-type]
+        work, detections = detect_padded(self.engine, image)
         if pick is not None:
             try:
                 index = pick_face(detections, pick, (work.shape[1], work.shape[0]))
@@ -377,7 +357,7 @@ class GalleryService:
         embeddings = []
         for image, label in zip((first, second), labels, strict=True):
             try:
-                face = reference_face(self.engine, image, pick=pick or "only", label=label)  # type: ignore[arg-type]
+                face = reference_face(self.engine, image, pick=pick or "only", label=label)
             except FaceCountError as exc:
                 message = exc.message
                 if "holds" in message and "faces" in message:
