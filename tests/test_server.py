@@ -667,8 +667,8 @@ def _clip(path: Path, frames: int) -> Path:
 def test_api_changes_reach_a_running_recognize_within_seconds(tmp_path: Path) -> None:
     db = tmp_path / "db"
     key = create_key(db, "admin")
-    srv = start_server(db)
     clip = _clip(tmp_path / "long.avi", 1500)
+    srv = start_server(db)
     recognize = subprocess.Popen(
         [
             sys.executable,

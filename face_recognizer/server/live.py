@@ -11,8 +11,6 @@ matcher, so people added or removed (through the API or the CLI) show within abo
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,8 @@ import cv2
 import numpy as np
 
 from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.live import Recognizer, Sink, recognizer_status, run
 from face_recognizer.matcher import Matcher
-from face_recognizer.recognize import Recognizer, run, status_text
 from face_recognizer.server.gallery import LockedEngine
 from face_recognizer.sources import FrameSource, open_source
 from face_recognizer.store import open_store
@@ -45,26 +43,9 @@ def _is_file(spec: str) -> bool:
     return Path(spec).is_file()
 
 
-class _Watched:
-    """A FrameSource that keeps its newest raw frame and stops when the feed stops."""
-
-    def __init__(self, source: FrameSource, feed: LiveFeed) -> None:
-        self._source = source
-        self._feed = feed
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._source, name)
-
-    def __iter__(self) -> Iterator[Frame]:
-        for frame in self._source:
-            if self._feed.stopping:
-                return
-            self._feed._raw = frame.image
-            yield frame
-
-
-class LiveFeed:
-    """Recognises `spec` on a thread; read `frame_jpeg`, `raw_jpeg` and `status` from others.
+class LiveFeed(Sink):
+    """Recognises `spec` on a thread (`live.run`, this feed as its sink); read `frame_jpeg`,
+    `raw_jpeg` and `status` from other threads.
 
     Args:
         spec: camera index, video file or URL (as `recognize --source`).
@@ -73,6 +54,8 @@ class LiveFeed:
         threshold: fixed threshold, or None for the gallery's setting / the default.
     """
 
+    wants_image = True
+
     def __init__(
         self, spec: str, engine: LockedEngine, db: str | Path, threshold: float | None
     ) -> None:
@@ -80,8 +63,8 @@ class LiveFeed:
         self.engine = engine
         self.db = db
         self.threshold = threshold
-        self.stopping = False
         self.seq = 0  # annotated frames so far: the stream sends a frame when this grows
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._image: np.ndarray | None = None
         self._jpeg: tuple[int, bytes] | None = None
@@ -89,35 +72,43 @@ class LiveFeed:
         self._result: FrameResult | None = None
         self._status = "starting"
         self._error: str | None = None
-        self._fps = 0.0
-        self._last = 0.0
-        self._people = 0
         self._thread = threading.Thread(target=self._loop, name="live-feed", daemon=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     # -- the thread ------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.stopping = True
+        self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
     def _loop(self) -> None:
         try:
-            gallery = open_store(self.db)
-            matcher = Matcher(gallery, self.engine.pack.recognizer_id, threshold=self.threshold)
+            store = open_store(self.db)
+            matcher = Matcher(store, self.engine.pack.recognizer_id, threshold=self.threshold)
         except FaceRecognizerError as exc:
             self._error = str(exc)
             return
         recognizer = Recognizer(self.engine, matcher)
-        try:
-            while not self.stopping:
-                self._play(recognizer, matcher)
-        finally:
-            gallery.close()
+        line = recognizer_status(recognizer, self.engine.device.label)
 
-    def _play(self, recognizer: Recognizer, matcher: Matcher) -> None:
+        def status(fps: float, result: FrameResult, source: FrameSource) -> str:
+            text = line(fps, result, source)
+            self._status = text
+            return text
+
+        try:
+            while not self._stop.is_set():
+                self._play(recognizer, status)
+        finally:
+            store.close()
+
+    def _play(self, recognizer: Recognizer, status: Any) -> None:
         try:
             source = open_source(self.spec, live=_is_file(self.spec))
         except FaceRecognizerError as exc:
@@ -126,50 +117,31 @@ class LiveFeed:
             return
         with source:
             recognizer.reset()
-            self._people = int(matcher.people_count)
             try:
-                run(
-                    _Watched(source, self),  # type: ignore[arg-type]
-                    recognizer,
-                    output=self,  # type: ignore[arg-type]
-                    on_result=lambda result: self._on_result(result, matcher),
-                    device_label=self.engine.device.label,
-                )
+                run(source, recognizer, sinks=[self], status=status, stop=self._stop)
             except FaceRecognizerError as exc:  # a camera that stopped, a broken stream
                 self._error = str(exc)
                 self._sleep(RETRY_SECONDS)
                 return
-        if not _is_file(self.spec):
+        if not _is_file(self.spec) and not self._stop.is_set():
             self._error = f"The source {self.spec} stopped sending frames; reopening it."
             self._sleep(RETRY_SECONDS)
 
     def _sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < end:
-            time.sleep(0.1)
+        self._stop.wait(seconds)
 
-    def _on_result(self, result: FrameResult, matcher: Matcher) -> None:
-        now = time.perf_counter()
-        dt = now - self._last if self._last else 0.0
-        self._last = now
-        if dt > 0:
-            self._fps = 1.0 / dt if self._fps == 0.0 else 0.9 * self._fps + 0.1 / dt
-        self._people = int(matcher.people_count)
-        device = self.engine.device.label
-        status = status_text(self._fps, len(result.faces), self._people, device, None)
+    # -- the Sink `run` hands every frame to --------------------------------------------------
+    def on_frame(self, frame: Frame, result: FrameResult, image: np.ndarray | None) -> None:
         with self._lock:
+            self._raw = frame.image
             self._result = result
-            self._status = status
             self._error = None
-
-    # the VideoOutput interface `run` draws into
-    def write(self, image: np.ndarray) -> None:
-        with self._lock:
-            self._image = image
-            self.seq += 1
+            if image is not None:
+                self._image = image
+                self.seq += 1
 
     def close(self) -> None:
-        """`run` closes its output at the end of a source; the feed goes on."""
+        """`run` closes its sinks at the end of a source; the feed goes on."""
 
     # -- readers (request threads) -----------------------------------------------------------
     def frame_jpeg(self) -> tuple[int, bytes] | None:
@@ -187,7 +159,8 @@ class LiveFeed:
 
     def raw_jpeg(self) -> bytes | None:
         """The newest frame as the camera sent it (no boxes), for enrolling a snap."""
-        image = self._raw
+        with self._lock:
+            image = self._raw
         return None if image is None else _jpeg(image, 95)
 
     def status(self) -> dict[str, Any]:
