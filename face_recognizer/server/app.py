@@ -373,7 +373,8 @@ def create_app(state: ServerState) -> FastAPI:
     # -- request bodies ----------------------------------------------------------------------
     async def _photos(request: Request, exactly: int, what: str) -> list[Upload]:
         body = await _read_body(request, allow_embeddings=False)
-        assert isinstance(body, list)
+        if not isinstance(body, list):  # pragma: no cover - embeddings are not read here
+            raise ApiError(400, "This request takes photos, not embeddings.")
         if len(body) != exactly:
             raise ApiError(400, f"{what[0].upper()}{what[1:]}, got {len(body)}.")
         return body

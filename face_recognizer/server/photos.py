@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEFAULT_MAX_UPLOAD_MB = 10.0
 DEFAULT_MAX_MEGAPIXELS = 50.0
@@ -90,11 +94,8 @@ def decode_photo(upload: Upload, limits: Limits) -> np.ndarray:
     return pixels
 
 
-def _to_bgr(img: object) -> np.ndarray:
+def _to_bgr(img: Image.Image) -> np.ndarray:
     """Any Pillow image mode as 3-channel BGR uint8 (16-bit and float stretched to 0..255)."""
-    from PIL import Image
-
-    assert isinstance(img, Image.Image)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         grey = np.asarray(img, dtype=np.float32)
         peak = float(grey.max()) or 1.0
