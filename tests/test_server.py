@@ -24,6 +24,7 @@ import pytest
 from serving import Server, cli, create_key, start_server
 
 from face_recognizer.images import read_image
+from face_recognizer.matcher import DEFAULT_THRESHOLD
 from face_recognizer.samples import sample_path
 
 API = "/api/v1"
@@ -240,7 +241,7 @@ def test_verify_two_photos(server: tuple[Server, str, str], datasets: Path) -> N
         body = same.json()
         assert body["same_person"] is True
         assert body["similarity"] > body["threshold"]
-        assert body["threshold"] == pytest.approx(0.32)
+        assert body["threshold"] == pytest.approx(DEFAULT_THRESHOLD)
         other = client.post(
             f"{API}/verify",
             files=[
