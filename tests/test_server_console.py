@@ -233,6 +233,29 @@ def test_console_login_add_live_identify_remove(
     assert fits_width(driver)
     driver.save_screenshot(str(shots / "live.png"))
 
+    # Snap: the newest raw frame (what "Snap and enrol" sends) and the status, over the API
+    with srv.client(key) as client:
+        frame = client.get("/api/v1/live/frame.jpg")
+        assert frame.status_code == 200
+        assert frame.headers["content-type"] == "image/jpeg"
+        picture = cv2.imdecode(np.frombuffer(frame.content, np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == (360, 640, 3)
+        status = client.get("/api/v1/live/status").json()
+        assert status["running"] is True
+        assert status["source"] == str(scene.clip)
+        assert "FPS" in status["status"]
+    click(driver, "#snap-name")
+    driver.find_element("id", "snap-name").send_keys("Snapped")
+    click(driver, "#snap-form button")
+    wait_for(
+        driver,
+        "the snap result",
+        lambda d: text_of(d, "snap-result").startswith(("Added a photo to Snapped", "No photo")),
+    )
+    with srv.client(key) as client:
+        if "Added" in text_of(driver, "snap-result"):
+            assert client.delete("/api/v1/people/Snapped").status_code == 200
+
     # Identify: a photo, labelled
     click(driver, "button[data-page=identify]")
     driver.find_element("id", "identify-file").send_keys(str(scene.to_identify))
