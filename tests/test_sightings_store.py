@@ -19,7 +19,7 @@ import pytest
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.samples import sample_path
-from face_recognizer.store.base import NewSighting
+from face_recognizer.store.base import SCHEMA_VERSION, NewSighting
 from face_recognizer.store.sqlite import DB_FILE, Gallery
 
 CLI = [sys.executable, "-m", "face_recognizer"]
@@ -173,11 +173,12 @@ def test_old_gallery_is_upgraded_and_keeps_its_people(tmp_path, yao) -> None:
     for name in names:  # back to what version 2 of the schema held
         kind = "TRIGGER" if name.endswith("_counted") else "TABLE"
         conn.execute(f"DROP {kind} {name}")
-    conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+    conn.execute("DROP TABLE api_keys")  # schema step 4 (serve's API keys)
+    conn.execute("DELETE FROM schema_migrations WHERE version >= 3")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
     with Gallery(db) as g:
-        assert g.schema_version() == 3
+        assert g.schema_version() == SCHEMA_VERSION
         assert [p.name for p in g.people()] == ["Yao Ming"]
         assert g.add_sightings([sighting(yao.crop, yao.embedding, name="Yao Ming")]) == [1]
 
