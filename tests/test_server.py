@@ -36,6 +36,16 @@ def photo(name: str) -> tuple[str, bytes, str]:
     return (path.name, path.read_bytes(), "image/jpeg")
 
 
+def yao_copy(tag: int) -> tuple[str, bytes, str]:
+    """yaoming.jpg with one pixel changed, as PNG: other bytes, so another photo to the
+    gallery, which refuses to give one photo to two people."""
+    image = read_image(sample_path("yaoming.jpg")).copy()
+    image[0, 0] = (tag, tag, tag)
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return (f"yao-{tag}.png", data.tobytes(), "image/png")
+
+
 def ref(datasets: Path, person: str, name: str) -> tuple[str, bytes, str]:
     path = datasets / "videos" / "references" / person / name
     return (path.name, path.read_bytes(), "application/octet-stream")
@@ -113,9 +123,7 @@ def test_health_needs_no_key_and_everything_else_does(server: tuple[Server, str,
 def test_a_read_only_key_reads_but_cannot_change(server: tuple[Server, str, str]) -> None:
     srv, key, read_only = server
     with srv.client(key) as admin:
-        assert admin.post(
-            f"{API}/people/RO Test/faces", files={"file": photo("yaoming.jpg")}
-        ).is_success
+        assert admin.post(f"{API}/people/RO Test/faces", files={"file": yao_copy(1)}).is_success
     with srv.client(read_only) as kiosk:
         assert kiosk.get(f"{API}/whoami").json()["read_only"] is True
         assert kiosk.get(f"{API}/people").status_code == 200
@@ -204,16 +212,14 @@ def test_enrol_then_identify_the_person_in_a_team_photo(server: tuple[Server, st
 def test_photos_as_base64_json(server: tuple[Server, str, str]) -> None:
     srv, key, _ = server
     data = sample_path("yaoming.jpg").read_bytes()
-    # a re-encoded copy: other bytes, so not a duplicate of the file
-    ok, png = cv2.imencode(".png", read_image(sample_path("yaoming.jpg")))
-    assert ok
+    first, second = yao_copy(7)[1], yao_copy(8)[1]  # not the file Yao Ming was enrolled with
     with srv.client(key) as client:
         answer = client.post(
             f"{API}/people/Yao B64/faces",
             json={
                 "images_base64": [
-                    base64.b64encode(data).decode(),
-                    "data:image/png;base64," + base64.b64encode(png.tobytes()).decode(),
+                    base64.b64encode(first).decode(),
+                    "data:image/png;base64," + base64.b64encode(second).decode(),
                 ]
             },
         )
@@ -315,7 +321,7 @@ def test_enrol_answers_per_photo_and_stores_nothing_when_none_is_usable(
         assert names(client) == before
         mixed = client.post(
             f"{API}/people/Mixed/faces",
-            files=[("file", photo("t1.jpg")), ("file", photo("yaoming.jpg"))],
+            files=[("file", photo("t1.jpg")), ("file", yao_copy(2))],
         )
         assert mixed.status_code == 201
         assert [p["result"] for p in mixed.json()["photos"]] == ["several faces", "ok"]
@@ -397,7 +403,7 @@ def test_people_come_in_pages_with_crop_links(server: tuple[Server, str, str]) -
 def test_crop_rename_delete_face_and_person(server: tuple[Server, str, str]) -> None:
     srv, key, _ = server
     with srv.client(key) as client:
-        client.post(f"{API}/people/Crop Test/faces", files={"file": photo("yaoming.jpg")})
+        client.post(f"{API}/people/Crop Test/faces", files={"file": yao_copy(3)})
         ok, flipped = cv2.imencode(".jpg", read_image(sample_path("yaoming.jpg"))[:, ::-1])
         assert ok
         client.post(
@@ -421,7 +427,7 @@ def test_crop_rename_delete_face_and_person(server: tuple[Server, str, str]) -> 
         assert renamed.status_code == 200
         assert renamed.json() == {"name": "Crop Renamed"}
         assert client.patch(f"{API}/people/Crop Test", json={"name": "X"}).status_code == 404
-        client.post(f"{API}/people/Taken Name/faces", files={"file": photo("yaoming.jpg")})
+        client.post(f"{API}/people/Taken Name/faces", files={"file": yao_copy(4)})
         taken = client.patch(f"{API}/people/Crop Renamed", json={"name": "Taken Name"})
         assert taken.status_code == 409
         assert taken.json() == {
@@ -451,7 +457,7 @@ def test_crop_rename_delete_face_and_person(server: tuple[Server, str, str]) -> 
 def test_unicode_names_work_in_paths(server: tuple[Server, str, str]) -> None:
     srv, key, _ = server
     with srv.client(key) as client:
-        answer = client.post(f"{API}/people/José Ñúñez/faces", files={"file": photo("yaoming.jpg")})
+        answer = client.post(f"{API}/people/José Ñúñez/faces", files={"file": yao_copy(5)})
         assert answer.status_code == 201
         assert answer.json()["name"] == "José Ñúñez"
         assert "José Ñúñez" in names(client)
@@ -637,7 +643,7 @@ def test_cli_changes_show_in_the_server_and_api_changes_in_the_cli(
 ) -> None:
     srv, key, _ = server
     with srv.client(key) as client:
-        client.post(f"{API}/people/Shared/faces", files={"file": photo("yaoming.jpg")})
+        client.post(f"{API}/people/Shared/faces", files={"file": yao_copy(6)})
         listed = json.loads(cli("people", "list", "--json", "--db", str(srv.db)).stdout)
         assert {"name": "Shared", "photos": 1} in [
             {"name": p["name"], "photos": p["photos"]} for p in listed
