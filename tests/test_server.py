@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from serving import Server, cli, create_key, start_server
 
+from face_recognizer.errors import GalleryError
 from face_recognizer.images import read_image
 from face_recognizer.matcher import DEFAULT_THRESHOLD
 from face_recognizer.samples import sample_path
@@ -762,3 +763,47 @@ def test_openapi_docs_list_every_endpoint(server: tuple[Server, str, str]) -> No
         f"{API}/identify",
         f"{API}/verify",
     } <= paths
+
+
+# -- the store methods the server uses, on both stores ----------------------------------------
+def test_store_keys_and_single_faces_on_both_stores(store_spec: str) -> None:
+    from face_recognizer.store import EnrolFace, open_store
+
+    rng = np.random.default_rng(3)
+
+    def face(i: int) -> EnrolFace:
+        vector = rng.normal(size=512).astype(np.float32)
+        crop = np.full((112, 112, 3), i, np.uint8)
+        return EnrolFace(vector / np.linalg.norm(vector), crop, f"f{i}", f"hash{i}", 0.9, 80, 99)
+
+    with open_store(store_spec) as store:
+        store.add_faces("Ana", [face(1), face(2)], "rid")
+        store.add_faces("Ben", [face(3)], "rid")
+        ids = {p.name: p.id for p in store.people()}
+        by_person = store.face_ids([ids["Ana"], ids["Ben"]])
+        assert [len(by_person[ids["Ana"]]), len(by_person[ids["Ben"]])] == [2, 1]
+        first = by_person[ids["Ana"]][0]
+        png = store.crop_png(first)
+        assert png is not None
+        assert cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[0, 0, 0] == 1
+        assert store.crop_png(999_999) is None
+        assert store.remove_face(first) == ("Ana", 1)
+        assert store.remove_face(first) is None
+        assert store.remove_face(by_person[ids["Ben"]][0]) == ("Ben", 0)
+        assert [p.name for p in store.people()] == ["Ana"]
+
+        store.add_api_key("door", "a" * 64, False)
+        store.add_api_key("kiosk", "b" * 64, True)
+        with pytest.raises(GalleryError, match="A key named 'door' exists already"):
+            store.add_api_key("door", "c" * 64, True)
+        assert [(k.name, k.read_only) for k in store.api_keys()] == [
+            ("door", False),
+            ("kiosk", True),
+        ]
+        found = store.api_key_by_hash("b" * 64)
+        assert found is not None
+        assert found.name == "kiosk"
+        assert store.api_key_by_hash("d" * 64) is None
+        assert store.remove_api_key("kiosk") is True
+        assert store.remove_api_key("kiosk") is False
+        assert store.api_key_by_hash("b" * 64) is None

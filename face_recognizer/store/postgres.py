@@ -41,6 +41,7 @@ from face_recognizer.store.base import (
     REINDEX_HINT,
     SCHEMA_VERSION,
     AddResult,
+    ApiKey,
     EnrolFace,
     EnrolledPhoto,
     FaceRecord,
@@ -652,6 +653,76 @@ class PostgresStore(Store):
     def face_count(self) -> int:
         with self._conn() as conn:
             return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+    def face_ids(self, person_ids: Sequence[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT person_id, id FROM faces WHERE person_id = ANY(%s) ORDER BY id",
+                ([int(i) for i in person_ids],),
+            ).fetchall()
+        for person_id, face_id in rows:
+            out.setdefault(int(person_id), []).append(int(face_id))
+        return out
+
+    def crop_png(self, face_id: int) -> bytes | None:
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            row = cur.execute(
+                "SELECT crop_png FROM faces WHERE id = %s", (int(face_id),)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def remove_face(self, face_id: int) -> tuple[str, int] | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT p.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"
+                " WHERE f.id = %s FOR UPDATE OF p",
+                (int(face_id),),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM faces WHERE id = %s", (int(face_id),))
+            left = int(
+                conn.execute(
+                    "SELECT count(*) FROM faces WHERE person_id = %s", (row[0],)
+                ).fetchone()[0]
+            )
+            if left == 0:
+                conn.execute("DELETE FROM people WHERE id = %s", (row[0],))
+        self._vacuum()
+        return str(row[1]), left
+
+    # -- API keys --------------------------------------------------------------------------
+    def add_api_key(self, name: str, key_sha256: str, read_only: bool) -> None:
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO api_keys (name, key_sha256, read_only, created)"
+                " VALUES (%s, %s, %s, now()) ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name, key_sha256, bool(read_only)),
+            ).fetchone()
+        if row is None:
+            raise GalleryError(
+                f"A key named {name!r} exists already; revoke it first or pick another name."
+            )
+
+    def api_keys(self) -> list[ApiKey]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT name, read_only, created FROM api_keys ORDER BY name"
+            ).fetchall()
+        return [ApiKey(str(n), bool(r), c) for n, r, c in rows]
+
+    def remove_api_key(self, name: str) -> bool:
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM api_keys WHERE name = %s", (name,)).rowcount) > 0
+
+    def api_key_by_hash(self, key_sha256: str) -> ApiKey | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT name, read_only, created FROM api_keys WHERE key_sha256 = %s",
+                (key_sha256,),
+            ).fetchone()
+        return None if row is None else ApiKey(str(row[0]), bool(row[1]), row[2])
 
     # -- sightings -------------------------------------------------------------------------
     def add_sightings(self, sightings: Sequence[NewSighting]) -> list[int]:
