@@ -149,8 +149,17 @@ def serve(
         config = uvicorn.Config(
             app, log_level="warning", timeout_graceful_shutdown=3, access_log=False
         )
+
+        class Server(uvicorn.Server):
+            """Ends the live streams on Ctrl-C, so open browsers do not hold the shutdown."""
+
+            def handle_exit(self, sig: int, frame: object) -> None:
+                if live is not None:
+                    live.request_stop()
+                super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            Server(config).run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn stops cleanly on Ctrl-C, then re-raises it
             click.echo("Stopped.", err=True)
             raise click.exceptions.Exit(130) from None

@@ -82,6 +82,10 @@ class LiveFeed(Sink):
     def start(self) -> None:
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the loop to end and the MJPEG streams to finish (does not wait)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread.is_alive():
