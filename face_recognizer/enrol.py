@@ -42,6 +42,7 @@ from face_recognizer.store.base import (
     normalize_name,
 )
 from face_recognizer.types import Detections
+from face_recognizer.words import plural
 
 if TYPE_CHECKING:
     from face_recognizer.engine import Engine
@@ -470,6 +471,8 @@ class CropStore(Protocol):
 
     def crops(self) -> Sequence[StoredCrop]: ...
 
+    def person_names(self) -> dict[int, str]: ...
+
     def replace_embeddings(
         self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
     ) -> None: ...
@@ -480,14 +483,25 @@ def reembed(
 ) -> tuple[int, int]:
     """Re-embed every stored crop with `engine`'s pack, in one transaction (`reindex`).
 
-    Returns (faces, people) re-embedded. Raises `GalleryError` when nothing is stored.
-    `on_progress(n)` after each batch of n crops.
+    Returns (faces, people) re-embedded. Raises `GalleryError` when nothing is stored, and
+    when some faces were enrolled as embeddings without a photo (the API's "embeddings"):
+    their crop is blank, so another pack cannot re-make them, and a gallery holds one pack's
+    embeddings only. `on_progress(n)` after each batch of n crops.
     """
     import cv2
 
     stored = list(store.crops())
     if not stored:
         raise GalleryError("The gallery holds no faces to re-embed.")
+    blank = [s for s in stored if not s.crop.any()]
+    if blank:
+        names = store.person_names()
+        who = ", ".join(repr(n) for n in sorted({names[s.person_id] for s in blank}))
+        raise GalleryError(
+            f"{plural(len(blank), 'face')} of {who} came as embeddings without a photo and "
+            "cannot be re-embedded; nothing was changed. Remove them (people remove NAME, or "
+            "DELETE them through the API) and run reindex again."
+        )
     size = int(engine.crop_size)
     vectors = []
     for start in range(0, len(stored), EMBED_BATCH):

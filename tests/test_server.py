@@ -807,3 +807,33 @@ def test_store_keys_and_single_faces_on_both_stores(store_spec: str) -> None:
         assert store.remove_api_key("kiosk") is True
         assert store.remove_api_key("kiosk") is False
         assert store.api_key_by_hash("b" * 64) is None
+
+
+def test_reindex_refuses_faces_that_came_as_embeddings(tmp_path: Path, engine) -> None:
+    """An API embedding has no photo (its stored crop is blank): re-embedding that blank crop
+    would store a meaningless vector, so reindex refuses and changes nothing."""
+    from face_recognizer.enrol import enrol_files, reembed
+    from face_recognizer.store import open_store
+    from face_recognizer.store.base import EnrolFace
+
+    rng = np.random.default_rng(11)
+    vector = rng.normal(size=512).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    blank = np.zeros((112, 112, 3), np.uint8)
+    with open_store(tmp_path / "db") as store:
+        enrol_files(engine, store, "Yao Ming", [sample_path("yaoming.jpg")])
+        rid = engine.pack.recognizer_id
+        store.add_faces(
+            "Vector Person", [EnrolFace(vector, blank, "api:embedding 1", "ab", 1, 0, 0)], rid
+        )
+        before = store.embeddings(rid)
+        with pytest.raises(GalleryError) as refused:
+            reembed(engine, store)
+        assert str(refused.value) == (
+            "1 face of 'Vector Person' came as embeddings without a photo and cannot be "
+            "re-embedded; nothing was changed. Remove them (people remove NAME, or DELETE them "
+            "through the API) and run reindex again."
+        )
+        after = store.embeddings(rid)
+    assert np.array_equal(before[0], after[0])
+    assert np.array_equal(before[1], after[1])
