@@ -1,7 +1,7 @@
 """The web console in a real browser: Debian's chromium, headless, driven by chromedriver.
 
 Log in with a key, add a person by uploading a photo, see them in People, see their name on
-the Live view (the server recognises a video file), identify a photo, remove the person; at
+the Live view (the server recognizes a video file), identify a photo, remove the person; at
 1280x800 and at phone width. Screenshots of every page go to `out/console/` (or
 $FACE_RECOGNIZER_SCREENSHOTS) to be looked at.
 """

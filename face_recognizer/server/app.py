@@ -332,7 +332,7 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.get(f"{API}/live/stream.mjpeg")
     async def live_stream(request: Request, _: ImageReader) -> Response:
-        """The labelled frames as MJPEG, one part per recognised frame."""
+        """The labelled frames as MJPEG, one part per recognized frame."""
         feed = _live()
 
         async def parts() -> AsyncIterator[bytes]:

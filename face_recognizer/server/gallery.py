@@ -229,7 +229,7 @@ class GalleryService:
 
     def remove_face(self, face_id: int) -> tuple[str, int]:
         """Delete one face; (the person's name, photos left). A person whose last face goes
-        is removed too (nothing would recognise them)."""
+        is removed too (nothing would recognize them)."""
         removed = self.store.remove_face(face_id)
         if removed is None:
             raise ApiError(404, f"There is no face {face_id} in the gallery.")
@@ -315,7 +315,7 @@ class GalleryService:
     def _photos_of(self, name: str) -> int:
         return next((p.photos for p in self.store.people() if p.name == name), 0)
 
-    # -- recognising -----------------------------------------------------------------------
+    # -- recognizing -----------------------------------------------------------------------
     def _refresh(self) -> None:
         with self._match_lock:
             self.matcher.refresh()

@@ -1,4 +1,4 @@
-"""The `--source` camera, video file or URL, recognised on a background thread for the console.
+"""The `--source` camera, video file or URL, recognized on a background thread for the console.
 
 `LiveFeed` runs the same recognizer and drawing as `face-recognizer recognize` (boxes, names,
 the status line) and keeps the newest annotated frame, the newest raw frame (for "snap") and a
@@ -44,7 +44,7 @@ def _is_file(spec: str) -> bool:
 
 
 class LiveFeed(Sink):
-    """Recognises `spec` on a thread (`live.run`, this feed as its sink); read `frame_jpeg`,
+    """Recognizes `spec` on a thread (`live.run`, this feed as its sink); read `frame_jpeg`,
     `raw_jpeg` and `status` from other threads.
 
     Args:
