@@ -22,6 +22,7 @@ from face_recognizer.images import is_image_path, read_image
 from face_recognizer.samples import sample_path
 from face_recognizer.sightings.log import MIN_FRAMES
 from face_recognizer.store.sqlite import DB_FILE, Gallery
+from face_recognizer.words import plural
 
 CLI = [sys.executable, "-m", "face_recognizer"]
 HAMILTON = "videos/hamilton_whitehouse_short.mp4"
@@ -84,9 +85,9 @@ def test_hamilton_clip_logs_one_sighting_per_track_with_the_right_names(
     with Gallery(clip_db) as gallery:
         rows = gallery.sightings()
     assert len(rows) == len(logged) >= 4
-    assert f"Logged {len(rows)} sightings" in result.stderr
+    assert f"Logged {plural(len(rows), 'sighting')}" in result.stderr
     if short:
-        assert f"{short} track(s) seen in fewer than {MIN_FRAMES} frames" in result.stderr
+        assert f"{plural(short, 'track')} seen in fewer than {MIN_FRAMES} frames" in result.stderr
     # Each sighting is exactly one track: same first and last frame, same frame count.
     spans = sorted((f[0], f[-1], len(f)) for f in logged.values())
     assert sorted((s.first_frame, s.last_frame, s.frames) for s in rows) == spans
@@ -268,7 +269,7 @@ def test_auto_enrol_labels_a_recurring_stranger_and_naming_keeps_the_history(
     )  # fmt: skip
     assert named.returncode == 0, named.stderr
     assert f"Named group {visitor} Adrien Brody: enrolled " in named.stdout
-    assert "5 sighting(s) are now Adrien Brody's." in named.stdout
+    assert "5 sightings are now Adrien Brody's." in named.stdout
     with Gallery(db) as gallery:
         assert len(gallery.sightings(name="Adrien Brody")) == 5  # his history is kept
         assert "Adrien Brody" in {p.name for p in gallery.people()}

@@ -265,7 +265,7 @@ def test_attendance_and_purge(gallery, yao) -> None:
         "sightings", "purge", "--before", "2026-11-30T10:00:00+00:00", "--yes", "--db", db
     )
     assert purge.returncode == 0, purge.stderr
-    assert purge.stdout.strip() == "Deleted 2 sighting(s) before 2026-11-30T10:00:00+00:00."
+    assert purge.stdout.strip() == "Deleted 2 sightings before 2026-11-30T10:00:00+00:00."
     with Gallery(db) as g:
         assert len(g.sightings()) == 2
 
@@ -322,7 +322,7 @@ def test_unknowns_groups_keep_their_ids_draw_sheets_and_forget(tmp_path, strange
 
     forget = run_cli("unknowns", "forget", "2", "--yes", "--db", str(db))
     assert forget.returncode == 0, forget.stderr
-    assert forget.stdout.strip() == "Forgot group 2: deleted 4 sighting(s)."
+    assert forget.stdout.strip() == "Forgot group 2: deleted 4 sightings."
     out = run_cli("unknowns", "--json", "--db", str(db))
     assert sorted(g["id"] for g in json.loads(out.stdout)) == [1, 3]
     missing = run_cli("unknowns", "forget", "2", "--yes", "--db", str(db))
@@ -356,7 +356,7 @@ def test_unknowns_name_enrols_the_group_and_keeps_its_history(tmp_path, stranger
     )
     assert named.returncode == 0, named.stderr
     assert named.stdout.startswith(f"Named group {target['id']} Ana Lima: enrolled ")
-    assert named.stdout.rstrip().endswith("4 sighting(s) are now Ana Lima's.")
+    assert named.stdout.rstrip().endswith("4 sightings are now Ana Lima's.")
     with Gallery(db) as g:
         assert sorted(s.id for s in g.sightings(name="Ana Lima")) == target["sighting_ids"]
         people = {p.name: p.photos for p in g.people()}

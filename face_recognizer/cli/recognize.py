@@ -226,11 +226,11 @@ def _log_line(summary: Any) -> str:
     """What the sightings log did, in one line for stderr."""
     from face_recognizer.sightings.log import MIN_FRAMES
 
-    line = f"Logged {summary.written} sightings"
+    line = f"Logged {plural(summary.written, 'sighting')}"
     if summary.too_short:
         line += (
-            f" ({summary.too_short} track(s) seen in fewer than {MIN_FRAMES} frames not logged:"
-            " a face in view for a blink, or a detector flicker)"
+            f" ({plural(summary.too_short, 'track')} seen in fewer than {MIN_FRAMES} frames"
+            " not logged: a face in view for a blink, or a detector flicker)"
         )
     if summary.error:
         line += f"; writing failed: {summary.error}"

@@ -18,6 +18,7 @@ from face_recognizer.cli.options import EngineOptions, db_option, engine_options
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.store import Store, open_store
 from face_recognizer.store.base import Sighting
+from face_recognizer.words import plural
 
 SHEET_CROPS = 18  # crops on a contact sheet
 NAME_CROPS = 5  # best crops of a group enrolled by `unknowns name`
@@ -201,11 +202,12 @@ def purge(before: str, yes: bool, db: Path | None) -> None:
         if not old:
             click.echo(f"No sightings before {_local(cutoff)}.")
             return
-        if not yes and not click.confirm(f"Delete {len(old)} sighting(s) before {_local(cutoff)}?"):
+        question = f"Delete {plural(len(old), 'sighting')} before {_local(cutoff)}?"
+        if not yes and not click.confirm(question):
             click.echo("Nothing deleted.")
             return
         gone = store.delete_sightings(old)
-    click.echo(f"Deleted {gone} sighting(s) before {_local(cutoff)}.")
+    click.echo(f"Deleted {plural(gone, 'sighting')} before {_local(cutoff)}.")
 
 
 # -- attendance -----------------------------------------------------------------------------
@@ -316,7 +318,7 @@ def unknowns(
             sheet.mkdir(parents=True, exist_ok=True)
             for g in groups:
                 crops = [c for _, c in best_crops(store, g, SHEET_CROPS)]
-                title = f"Group {g.id}: {g.sightings} sightings, {g.days} day(s)"
+                title = f"Group {g.id}: {plural(g.sightings, 'sighting')}, {plural(g.days, 'day')}"
                 path = sheet / f"group-{g.id}.png"
                 image = contact_sheet(crops, title)
                 if not cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
@@ -341,7 +343,7 @@ def unknowns(
             ],
         )
     if sheets:
-        click.echo(f"Wrote {len(sheets)} contact sheet(s) to {sheet}", err=True)
+        click.echo(f"Wrote {plural(len(sheets), 'contact sheet')} to {sheet}", err=True)
 
 
 def _find_group(store: Store, group_id: int, recognizer_id: str) -> Any:
@@ -389,8 +391,8 @@ def name_group(group_id: int, name: str, db: Path | None, engine_opts: EngineOpt
             )
         relabelled = store.name_sightings(list(group.sighting_ids), name)
     click.echo(
-        f"Named group {group_id} {name}: enrolled {report.added} face(s), "
-        f"{relabelled} sighting(s) are now {name}'s."
+        f"Named group {group_id} {name}: enrolled {plural(report.added, 'face')}, "
+        f"{plural(relabelled, 'sighting')} {'is' if relabelled == 1 else 'are'} now {name}'s."
     )
 
 
@@ -411,12 +413,12 @@ def forget_group(
     with _open(db) as store:
         group = _find_group(store, group_id, _pack_id(model_pack, model_dir))
         if not yes and not click.confirm(
-            f"Delete group {group_id}'s {group.sightings} sighting(s)?"
+            f"Delete group {group_id}'s {plural(group.sightings, 'sighting')}?"
         ):
             click.echo("Nothing deleted.")
             return
         gone = store.delete_sightings(list(group.sighting_ids))
-    click.echo(f"Forgot group {group_id}: deleted {gone} sighting(s).")
+    click.echo(f"Forgot group {group_id}: deleted {plural(gone, 'sighting')}.")
 
 
 __all__ = ["attendance", "parse_when", "sightings", "unknowns"]

@@ -41,6 +41,9 @@ function toast(text) {
 
 function enc(name) { return encodeURIComponent(name); }
 
+// "1 photo", "2 photos" (the CLI's words.plural)
+function plural(n, noun) { return `${n} ${n === 1 ? noun : noun + "s"}`; }
+
 // -- pages ----------------------------------------------------------------------------------
 function show(page) {
   for (const el of document.querySelectorAll(".page")) el.hidden = el.id !== page;
@@ -202,7 +205,7 @@ async function renamePerson(person) {
 }
 
 async function removePerson(person) {
-  if (!confirm(`Remove ${person.name} and all ${person.photos} photo(s)? This cannot be undone.`)) return;
+  if (!confirm(`Remove ${person.name} and ${plural(person.photos, "photo")}? This cannot be undone.`)) return;
   try {
     await api(`/people/${enc(person.name)}`, { method: "DELETE" });
     toast(`Removed ${person.name}.`);
@@ -225,7 +228,7 @@ async function addPerson(event) {
   const name = $("add-name").value.trim();
   const files = $("add-files").files;
   const out = $("add-result");
-  out.replaceChildren(line(`Uploading ${files.length} photo(s)...`));
+  out.replaceChildren(line(`Uploading ${plural(files.length, "photo")}...`));
   const form = new FormData();
   for (const file of files) form.append("file", file, file.name);
   let report;
@@ -236,7 +239,7 @@ async function addPerson(event) {
     for (const p of (error.body && error.body.photos) || []) out.append(line(`${p.file}: ${p.result}`, "bad"));
     return;
   }
-  out.replaceChildren(line(`${report.name}: ${report.added} added, ${report.person_photos} photo(s) in all.`, "ok"));
+  out.replaceChildren(line(`${report.name}: ${report.added} added, ${plural(report.person_photos, "photo")} in all.`, "ok"));
   for (const p of report.photos) out.append(line(`${p.file}: ${p.result}`, p.result === "ok" ? "ok" : "bad"));
   $("add-files").value = "";
   $("add-name").value = "";
@@ -262,7 +265,7 @@ async function identify(file) {
   } catch (error) { out.textContent = error.message; $("identify-canvas").hidden = true; return; }
   const known = result.faces.filter((f) => f.name).map((f) => `${f.name} (${f.similarity.toFixed(2)})`);
   out.textContent = result.faces.length === 0 ? "No face found."
-    : `${result.faces.length} face(s): ` + (known.length ? known.join(", ") : "nobody known")
+    : `${plural(result.faces.length, "face")}: ` + (known.length ? known.join(", ") : "nobody known")
       + (result.faces.length > known.length ? `, ${result.faces.length - known.length} unknown` : "");
   const image = await createImageBitmap(file);
   const canvas = $("identify-canvas");
