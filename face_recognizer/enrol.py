@@ -217,6 +217,14 @@ class EnrolReport:
             p.reason for p in self.photos if p.reason is not None and p.reason != DUPLICATE
         )
 
+    def skipped_photos(self) -> list[tuple[str, str]]:
+        """(photo, why) for each photo not used (duplicates are not listed), in order."""
+        return [
+            (p.source, f"{p.reason}: {p.detail}" if p.detail else p.reason)
+            for p in self.photos
+            if p.reason is not None and p.reason != DUPLICATE
+        ]
+
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -466,6 +466,8 @@ class EvaluationReport:
         current, suggested: the matcher at the current and the suggested threshold.
         suggested_basis: how the suggested threshold was chosen.
         methods: majority vote vs nearest neighbour vs mean template.
+        skipped: (folder or photo, why) for everything left out: a folder whose name cannot
+            be a person's, enrolment photos refused, probes without a usable face.
     """
 
     people: int
@@ -488,3 +490,4 @@ class EvaluationReport:
     suggested: ThresholdResult
     suggested_basis: str
     methods: tuple[MethodResult, ...]
+    skipped: tuple[tuple[str, str], ...] = ()

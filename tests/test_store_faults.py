@@ -505,7 +505,8 @@ def test_one_photo_one_name_and_a_warning_for_a_near_copy(tmp_path, faces):  # n
         )
 
     first = run("import", str(root))
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 3, first.stderr  # finished, and says what it skipped
+    assert f"  {root / 'Beta' / 'same.jpg'}: already enrolled as Alpha" in first.stdout
     assert "Beta: used 1, skipped 1 (1 already enrolled as Alpha)" in first.stdout.splitlines()
     warnings = [line for line in first.stderr.splitlines() if line.startswith("Warning:")]
     assert len(warnings) == 1, first.stderr

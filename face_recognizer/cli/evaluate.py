@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from face_recognizer.cli.options import (
+    SKIPPED_EXIT,
+    SKIPPED_HELP,
     EngineOptions,
     db_option,
     engine_options,
@@ -17,7 +19,7 @@ from face_recognizer.cli.options import (
 )
 
 
-@click.command()
+@click.command(epilog=SKIPPED_HELP)
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
     "--unknowns",
@@ -63,6 +65,8 @@ def evaluate(
     people are strangers. Prints rank-1 accuracy, open-set identification at FAR
     10/1/0.1%, pair TPR at fixed FPRs with ROC-AUC, the result at the current and the
     suggested threshold, and majority vote vs nearest neighbour vs mean template.
+    What cannot be used (a folder whose name cannot be a person's, an unreadable photo, a
+    photo without one usable face) is skipped and listed at the end with its reason.
 
     \b
     Examples:
@@ -99,6 +103,8 @@ def evaluate(
             click.echo(f"Wrote {path}", err=True)
     if apply:
         _apply_threshold(db, result.suggested.threshold)
+    if result.skipped:
+        raise click.exceptions.Exit(SKIPPED_EXIT)
 
 
 def _apply_threshold(db: str | None, value: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,11 +13,14 @@ import click
 
 from face_recognizer.cli.options import (
     SAME_PHOTO_OK,
+    SKIPPED_EXIT,
+    SKIPPED_HELP,
     EngineOptions,
     db_option,
     engine_options,
     load_engine,
 )
+from face_recognizer.errors import GalleryError
 from face_recognizer.images import photo_tree
 from face_recognizer.store import Store, open_store
 from face_recognizer.store.base import normalize_name
@@ -208,6 +212,27 @@ def person_line(report: EnrolReport) -> str:
     return text
 
 
+def name_refused(name: str) -> str | None:
+    """Why a folder name cannot be a person's name (a control character, too long), or None."""
+    try:
+        normalize_name(name)
+    except GalleryError as exc:
+        return str(exc)
+    return None
+
+
+def printable(text: str) -> str:
+    """`text` as is, or quoted with escapes when it holds a control character."""
+    return text if text.isprintable() else repr(text)
+
+
+def skipped_list(skipped: list[tuple[str, str]]) -> str:
+    """`Skipped 2:` and one indented `item: why` line each (what a batch command left out)."""
+    lines = [f"Skipped {len(skipped)}:"]
+    lines += [f"  {printable(item)}: {why}" for item, why in skipped]
+    return "\n".join(lines)
+
+
 class Progress:
     """Import progress wherever the output goes: a bar on a terminal (stderr), else a plain
     line at most every `every` seconds ("120/1351 photos, 14 people, about 38 s left")."""
@@ -262,7 +287,7 @@ def folder_names(plan: list[tuple[str, list[Path]]], keep: bool) -> list[tuple[s
     return renamed
 
 
-@click.command("import")
+@click.command("import", epilog=SKIPPED_HELP)
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--keep-underscores",
@@ -282,7 +307,9 @@ def import_folder(
     """Enrol a tree of photos: FOLDER/<person name>/<photos>, one folder per person.
 
     Underscores in folder names become spaces. Photos with no face, several faces, a face
-    too small, too blurred or turned too far are skipped, with the reason per person.
+    too small, too blurred or turned too far, unreadable files and folders whose name cannot
+    be a person's (a control character) are skipped and the rest is imported; every
+    skipped item is listed with its reason at the end.
     Photos already enrolled (same file content) are not added again, nor is a photo file
     already enrolled under another person (unless --same-photo-ok); a face nearly identical
     to another person's photo gets a warning. Each person's result is printed as it
@@ -298,11 +325,19 @@ def import_folder(
     plan = folder_names(list(photo_tree(folder).items()), keep_underscores)
     engine = load_engine(engine_opts)
     used = enrolled = 0
+    skipped: list[tuple[str, str]] = []  # (folder or photo, why), listed at the end
     with open_store(db) as gallery:
         gallery.check_pack(engine.pack.recognizer_id)
         progress = Progress(sum(len(files) for _, files in plan))
         try:
             for name, files in plan:
+                refused = name_refused(name)
+                if refused is not None:  # the rest of the tree goes on
+                    skipped.append((f"{files[0].parent}{os.sep}", refused))
+                    for _ in files:
+                        progress.photo()
+                    progress.people += 1
+                    continue
                 report = enrol_files(
                     engine,
                     gallery,
@@ -319,9 +354,13 @@ def import_folder(
                 for near in report.similar:
                     click.echo(f"Warning: {near.sentence()}", err=True)
                 click.echo(person_line(report))
+                skipped += report.skipped_photos()
         finally:
             progress.close()
     click.echo(f"Added {plural(used, 'photo')} of {plural(enrolled, 'person')}.")
+    if skipped:
+        click.echo(skipped_list(skipped))
+        raise click.exceptions.Exit(SKIPPED_EXIT)
 
 
 # -- reindex ------------------------------------------------------------------------------

@@ -33,6 +33,13 @@ class _Similarity(click.FloatRange):
 
 SIMILARITY = _Similarity()
 
+SKIPPED_EXIT = 3  # a batch command finished, but left out what it lists as skipped
+SKIPPED_HELP = (
+    f"Exit status: 0 when everything was used, {SKIPPED_EXIT} when the run finished but "
+    "skipped something (each item is listed with its reason), 1 on an error, 130 when "
+    "interrupted (Ctrl-C)."
+)
+
 SAME_PHOTO_OK = click.option(
     "--same-photo-ok",
     is_flag=True,

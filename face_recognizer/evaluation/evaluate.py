@@ -18,6 +18,7 @@ Measured:
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -27,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.errors import FaceRecognizerError, GalleryError
 from face_recognizer.evaluation import metrics
 from face_recognizer.evaluation.batch import embed_photos
 from face_recognizer.images import photo_tree, write_image
+from face_recognizer.store.base import normalize_name
 from face_recognizer.types import (
     EvaluationReport,
     Match,
@@ -126,9 +128,19 @@ def evaluate(
                 if on_progress is not None:
                     on_progress(1)
 
+            skipped: list[tuple[str, str]] = []  # (folder or photo, why): listed in the summary
+            enrolled_as: dict[str, str] = {}  # folder name -> the name enrolled
             for name, paths in by_person.items():
+                try:
+                    enrolled_as[name] = normalize_name(name)
+                except GalleryError as exc:  # the other people are still measured
+                    skipped.append((f"{paths[0].parent}{os.sep}", str(exc)))
+                    if on_progress is not None:
+                        on_progress(len(paths))
+                    continue
                 report = enrol_files(engine, gallery, name, paths, on_photo=step)
                 rejected.update(report.skipped)
+                skipped += report.skipped_photos()
                 stored = [p.face.embedding for p in report.photos if p.face is not None]
                 if stored:
                     enrolled_vectors[report.name] = stored
@@ -140,12 +152,22 @@ def evaluate(
                     param="enrol",
                 )
             # 2. Probes and strangers: read on threads, embedded in batches.
-            probes = [(n, p) for n, p in split.probes if n in enrolled_vectors]
+            probes = [
+                (enrolled_as[n], p)
+                for n, p in split.probes
+                if enrolled_as.get(n) in enrolled_vectors
+            ]
+            skipped += [  # (a refused folder's probes went with the folder)
+                (str(p), "a probe of someone with no usable enrolment photo")
+                for n, p in split.probes
+                if n in enrolled_as and enrolled_as[n] not in enrolled_vectors
+            ]
             if on_progress is not None and len(probes) < len(split.probes):
                 on_progress(len(split.probes) - len(probes))  # nobody to compare them with
             paths = [p for _, p in probes] + list(split.strangers)
             batch = embed_photos(engine, paths, pick="center", on_progress=on_progress)
             photos = batch.photos
+            skipped += [(p.path, p.error or "no face") for p in photos if p.embedding is None]
             probe_ok = [i for i in range(len(probes)) if photos[i].embedding is not None]
             stranger_ok = [
                 i for i in range(len(probes), len(paths)) if photos[i].embedding is not None
@@ -234,6 +256,7 @@ def evaluate(
         suggested=suggested_result,
         suggested_basis=basis,
         methods=methods,
+        skipped=tuple(skipped),
     )
 
 
@@ -482,6 +505,9 @@ def summary_markdown(report: EvaluationReport, title: str) -> str:
             f"| {m.method} | {_pct(m.rank1)} | {tir} | {_pct(m.at_current.known_correct)} | "
             f"{_pct(m.at_current.strangers_accepted)} |"
         )
+    if r.skipped:
+        lines += ["", f"Skipped {len(r.skipped)} (left out of every figure above):", ""]
+        lines += [f"- {item!r}: {why}" for item, why in r.skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -543,6 +569,7 @@ def report_json(report: EvaluationReport) -> dict[str, Any]:
             }
             for m in r.methods
         ],
+        "skipped": [{"item": item, "reason": why} for item, why in r.skipped],
     }
 
 
