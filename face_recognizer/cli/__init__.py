@@ -2,12 +2,18 @@
 
 Every command prints one line `Error: ...` for a user mistake or an environment problem,
 the full traceback only with `face-recognizer --debug ...`, and exits 130 on Ctrl-C.
+SIGTERM (`kill`, `timeout`, service managers) and SIGHUP (the terminal closed) end a command
+the same way as Ctrl-C: temporary galleries are removed, open transactions roll back, a live
+run writes its open tracks; the exit status is then 143 or 129 (128 + the signal's number).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -15,7 +21,12 @@ from face_recognizer import __version__
 from face_recognizer.errors import FaceRecognizerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 done, 1 an error (one `Error:` line), 2 a wrong option, 3 a batch "
+    "command (import, evaluate) finished but skipped something it lists, 130 Ctrl-C, "
+    "143 SIGTERM, 129 SIGHUP (both stop a command as Ctrl-C does).",
+)
 @click.version_option(__version__, prog_name="face-recognizer")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
@@ -104,11 +115,43 @@ def error_text(exc: FaceRecognizerError) -> str:
     return f"{exc.message.rstrip('.')} ({flag})."
 
 
+# SIGTERM and SIGHUP stop a command as Ctrl-C does; the one that came, for the exit status.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+_stopped_by: int | None = None
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    """Raise KeyboardInterrupt in the main thread, once: a second signal lets the cleanup
+    that the first started finish."""
+    global _stopped_by
+    if _stopped_by is None:
+        _stopped_by = signum
+        raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _stop)
+
+
+def _interrupted(text: str) -> None:
+    """Say how the command was stopped and exit 130 (Ctrl-C) or 128 + the signal's number."""
+    if _stopped_by is None:
+        click.echo(text, err=True)
+        sys.exit(130)
+    click.echo(f"Stopped by {signal.Signals(_stopped_by).name}.", err=True)
+    sys.exit(128 + _stopped_by)
+
+
 def main(argv: list[str] | None = None, command: str | None = None) -> None:
     """Entry point of the `face-recognizer` console script, and with `command` of an entry
     script that runs one command (`register.py`): its `--help` then names the script."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    _stop_on_signals()
     try:
         # without standalone mode, click returns the code of an Exit raised by a command
         if command is None:
@@ -125,16 +168,14 @@ def main(argv: list[str] | None = None, command: str | None = None) -> None:
                 help_option_names=["-h", "--help"],  # as under the group
             )
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+        _interrupted("Aborted.")
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _interrupted("Interrupted.")
     except FaceRecognizerError as exc:
         if debug:
             raise

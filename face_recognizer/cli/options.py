@@ -36,8 +36,8 @@ SIMILARITY = _Similarity()
 SKIPPED_EXIT = 3  # a batch command finished, but left out what it lists as skipped
 SKIPPED_HELP = (
     f"Exit status: 0 when everything was used, {SKIPPED_EXIT} when the run finished but "
-    "skipped something (each item is listed with its reason), 1 on an error, 130 when "
-    "interrupted (Ctrl-C)."
+    "skipped something (each item is listed with its reason), 1 on an error, 130 on Ctrl-C, "
+    "143 on SIGTERM and 129 on SIGHUP (each stops it as Ctrl-C does)."
 )
 
 SAME_PHOTO_OK = click.option(
