@@ -136,6 +136,12 @@ def test_evaluate_bundled_tree(engine: Engine, bundled_tree: tuple[Path, Path]) 
     # one of the six first photos shows a face turned too far to enrol (as `import` would
     # refuse it): that person's three probes have nobody to be compared with
     assert report.rejected_enrol == {"turned too far": 1}
+    assert [(Path(item).name, why) for item, why in report.skipped] == [
+        ("a.png", "turned too far"),
+        ("b.png", "a probe of someone with no usable enrolment photo"),
+        ("c.png", "a probe of someone with no usable enrolment photo"),
+        ("d.png", "a probe of someone with no usable enrolment photo"),
+    ]
     assert report.enrolled_people == 5
     assert report.enrolled_photos == 5
     assert report.probes == 15
@@ -174,8 +180,12 @@ def test_cli_evaluate_report_json_apply(bundled_tree: tuple[Path, Path], tmp_pat
     args = ["evaluate", str(people), "--unknowns", str(strangers), "--enrol", "1"]
     args += ["--report", str(out), "--json", "--apply", "--db", str(db), "--ctx", "-1"]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # finished; person3's photos were skipped
     answer = json.loads(result.stdout)
+    assert [(Path(s["item"]).parent.name, s["reason"]) for s in answer["skipped"]] == [
+        ("person3", "turned too far"),
+        *[("person3", "a probe of someone with no usable enrolment photo")] * 3,
+    ]
     assert answer["rank1"] == 1.0
     assert answer["probes"] == 15
     assert answer["strangers"] == 3

@@ -143,7 +143,8 @@ def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-unty
 
 def _import(url: str, folder: Path) -> subprocess.CompletedProcess[str]:
     done = run_cli("import", str(folder), "--db", url, "--ctx", "-1")
-    assert done.returncode == 0, done.stderr
+    # 3: finished, listing photos it skipped (the group photos' smallest faces have none)
+    assert done.returncode in (0, 3), done.stderr
     return done
 
 
