@@ -39,6 +39,7 @@ from face_recognizer.draw import (
 )
 from face_recognizer.draw import VISITOR as VISITOR_SWATCH
 from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.gif import GifStream
 from face_recognizer.sources import FrameSource
 from face_recognizer.tracker import Identified, Tracker, iou_matrix, label_stills
 from face_recognizer.types import (
@@ -581,8 +582,8 @@ class CallbackSink(Sink):
 class VideoOutput(Sink):
     """Writes annotated frames to an .mp4, .avi or .gif file.
 
-    GIFs are written by OpenCV's animation encoder when closed (frames are kept in memory,
-    scaled to at most `GIF_MAX_SIDE` pixels on the long side).
+    GIF frames are scaled to at most `GIF_MAX_SIDE` pixels on the long side and appended to
+    the file as they arrive (`gif.GifStream`: memory stays flat however long the run).
     """
 
     SUFFIXES = (".mp4", ".avi", ".gif")
@@ -601,8 +602,7 @@ class VideoOutput(Sink):
         self.fps = fps if fps and 1.0 <= fps <= 120.0 else 10.0
         self.frames = 0
         self._writer: Any = None
-        self._gif: list[np.ndarray] = []
-        self._canvas_wh = (0, 0)
+        self._gif: GifStream | None = None
         self._suffix = suffix
 
     wants_image = True
@@ -614,11 +614,12 @@ class VideoOutput(Sink):
     def write(self, image: np.ndarray) -> None:
         self.frames += 1
         if self._suffix == ".gif":  # every frame on the first frame's canvas, scaled down
-            if not self._gif:
+            if self._gif is None:
                 h, w = image.shape[:2]
                 scale = min(1.0, self.GIF_MAX_SIDE / max(h, w))
-                self._canvas_wh = (max(1, round(w * scale)), max(1, round(h * scale)))
-            self._gif.append(_fit(image, self._canvas_wh))
+                canvas_wh = (max(1, round(w * scale)), max(1, round(h * scale)))
+                self._gif = GifStream(self.path, canvas_wh, self.fps)
+            self._gif.write(_fit(image, self._gif.size_wh))
             return
         if self._writer is None:
             fourcc = cv2.VideoWriter.fourcc(*("mp4v" if self._suffix == ".mp4" else "MJPG"))
@@ -632,15 +633,9 @@ class VideoOutput(Sink):
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        if self._gif:
-            animation = cv2.Animation()
-            animation.frames = self._gif
-            animation.durations = [round(1000 / self.fps)] * len(self._gif)
-            animation.loop_count = 0
-            ok = cv2.imwriteanimation(str(self.path), animation)
-            self._gif = []
-            if not ok:
-                raise FaceRecognizerError(f"OpenCV cannot write the GIF {str(self.path)!r}.")
+        if self._gif is not None:
+            self._gif.close()
+            self._gif = None
 
 
 def _fit(image: np.ndarray, canvas_wh: tuple[int, int]) -> np.ndarray:
