@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from face_recognizer.errors import ModelPackError
-from face_recognizer.models import ModelPack
+from face_recognizer.models import ModelPack, import_onnxruntime
 from face_recognizer.types import Detections, Faces
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ _CUDA = "CUDAExecutionProvider"
 
 def _ort() -> Any:
     try:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
     except ImportError as exc:  # pragma: no cover - only on a broken install
         raise ModelPackError(
             "ONNX Runtime is not installed or cannot be imported.",

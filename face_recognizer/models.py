@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from face_recognizer.errors import ModelPackError
 
@@ -76,9 +77,21 @@ def builtin_pack() -> ModelPack | None:
     return ModelPack(BUILTIN_PACK, paths["detector"], paths["recognizer"], origin="built-in")
 
 
+def import_onnxruntime() -> Any:
+    """The onnxruntime module, with its telemetry switched off: nothing leaves the machine.
+
+    (`disable_telemetry_events` turns off the platform telemetry a build may carry, such as
+    the Windows build's events; tests/test_offline.py runs the commands with sockets refused.)
+    """
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 def _classify_by_session(path: Path) -> str | None:
     """'detector', 'recognizer' or None, from the model's inputs and outputs (CPU session)."""
-    import onnxruntime as ort  # late: only for files whose name does not tell
+    ort = import_onnxruntime()  # late: only for files whose name does not tell
 
     options = ort.SessionOptions()
     options.log_severity_level = 4
