@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -131,10 +132,13 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
 
-def _stop_on_signals() -> None:
-    if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, _stop)
+def _stop_on_signals() -> dict[int, Any]:
+    """Install `_stop` for SIGTERM and SIGHUP (main thread only); the handlers it replaced."""
+    global _stopped_by
+    _stopped_by = None
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
 
 
 def _interrupted(text: str) -> None:
@@ -151,7 +155,15 @@ def main(argv: list[str] | None = None, command: str | None = None) -> None:
     script that runs one command (`register.py`): its `--help` then names the script."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    _stop_on_signals()
+    previous = _stop_on_signals()
+    try:
+        _run(args, command, debug)
+    finally:  # a caller in the same process (a test) gets its own handlers back
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(args: list[str], command: str | None, debug: bool) -> None:
     try:
         # without standalone mode, click returns the code of an Exit raised by a command
         if command is None:
