@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import struct
 import subprocess
 import sys
@@ -163,6 +164,18 @@ def test_a_public_address_without_any_key_is_refused(tmp_path: Path) -> None:
         "Error: Refusing to listen on 0.0.0.0 while no API key exists; create one first with "
         "`face-recognizer keys create NAME`."
     )
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_the_server_as_ctrl_c_does(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    """A service manager's `kill` stops the server cleanly, with 128 + the signal's number."""
+    srv = start_server(tmp_path / "db")
+    srv.proc.send_signal(signum)
+    assert srv.proc.wait(30) == code, "".join(srv.stderr)
+    time.sleep(0.2)  # the pump thread hands over the last line
+    assert "".join(srv.stderr).strip() == f"Stopped by {signum.name}."
 
 
 # -- enrol, identify, verify ----------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -141,13 +141,15 @@ def _stop_on_signals() -> dict[int, Any]:
     return {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
 
 
-def _interrupted(text: str) -> None:
-    """Say how the command was stopped and exit 130 (Ctrl-C) or 128 + the signal's number."""
-    if _stopped_by is None:
+def exit_interrupted(text: str, signum: int | None = None) -> NoReturn:
+    """Say how the command was stopped and exit 130 (Ctrl-C) or 128 + the signal's number
+    (`signum`, or the one `_stop` caught)."""
+    signum = signum or _stopped_by
+    if signum is None:
         click.echo(text, err=True)
         sys.exit(130)
-    click.echo(f"Stopped by {signal.Signals(_stopped_by).name}.", err=True)
-    sys.exit(128 + _stopped_by)
+    click.echo(f"Stopped by {signal.Signals(signum).name}.", err=True)
+    sys.exit(128 + signum)
 
 
 def main(argv: list[str] | None = None, command: str | None = None) -> None:
@@ -180,14 +182,14 @@ def _run(args: list[str], command: str | None, debug: bool) -> None:
                 help_option_names=["-h", "--help"],  # as under the group
             )
     except click.exceptions.Abort:
-        _interrupted("Aborted.")
+        exit_interrupted("Aborted.")
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _interrupted("Interrupted.")
+        exit_interrupted("Interrupted.")
     except FaceRecognizerError as exc:
         if debug:
             raise

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import socket
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -158,8 +160,21 @@ def serve(
                     live.request_stop()
                 super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
+        server = Server(config)
+        # uvicorn stops on SIGINT and SIGTERM; SIGHUP (the terminal closed) stops it the same way
+        hung_up: list[int] = []
+
+        def hang_up(signum: int, frame: FrameType | None) -> None:
+            hung_up.append(signum)
+            server.handle_exit(signum, frame)
+
+        if hasattr(signal, "SIGHUP"):
+            stack.callback(signal.signal, signal.SIGHUP, signal.signal(signal.SIGHUP, hang_up))
+        from face_recognizer.cli import exit_interrupted
+
         try:
-            Server(config).run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn stops cleanly on Ctrl-C, then re-raises it
-            click.echo("Stopped.", err=True)
-            raise click.exceptions.Exit(130) from None
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn stops cleanly, then re-raises the signal it caught
+            exit_interrupted("Stopped.")  # 130 after Ctrl-C, 143 after SIGTERM
+        if hung_up:
+            exit_interrupted("Stopped.", hung_up[0])  # 129
