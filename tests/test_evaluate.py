@@ -174,22 +174,42 @@ def test_evaluate_bundled_tree(engine: Engine, bundled_tree: tuple[Path, Path]) 
 
 
 def test_cli_evaluate_report_json_apply(bundled_tree: tuple[Path, Path], tmp_path: Path) -> None:
+    from face_recognizer import __version__
+    from face_recognizer.matcher import DEFAULT_THRESHOLD
+
     people, strangers = bundled_tree
     db = tmp_path / "db"
     out = tmp_path / "report"
     args = ["evaluate", str(people), "--unknowns", str(strangers), "--enrol", "1"]
     args += ["--report", str(out), "--json", "--apply", "--db", str(db), "--ctx", "-1"]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, args, prog_name="face-recognizer")
     assert result.exit_code == 3, result.output  # finished; person3's photos were skipped
     answer = json.loads(result.stdout)
     assert [(Path(s["item"]).parent.name, s["reason"]) for s in answer["skipped"]] == [
         ("person3", "turned too far"),
         *[("person3", "a probe of someone with no usable enrolment photo")] * 3,
     ]
+    # where the numbers came from, so that two reports can be compared
+    assert answer["version"] == __version__
+    assert answer["model_pack"] == "buffalo_sc"
+    assert answer["command"].startswith("face-recognizer evaluate " + str(people))
+    assert "--unknowns " + str(strangers) in answer["command"]
+    assert "--enrol 1" in answer["command"]
+    assert answer["threshold"] == {"value": DEFAULT_THRESHOLD, "origin": "default"}
+    assert answer["folder"] == str(people.resolve())
+    assert answer["unknowns"] == str(strangers.resolve())
+    assert answer["date"].endswith("+00:00")
+    # the headline is the shipped decision: the vote at the threshold in use
+    assert answer["decision"]["method"] == "majority vote"
+    assert answer["decision"]["threshold"] == DEFAULT_THRESHOLD
+    assert answer["decision"]["known_correct"] == 1.0
+    assert answer["decision"]["strangers_accepted"] == 0.0
     assert answer["rank1"] == 1.0
     assert answer["probes"] == 15
     assert answer["strangers"] == 3
-    assert [p["fpr"] if "fpr" in p else p["far"] for p in answer["pairs"]["tpr_at_fpr"]] == [
+    assert answer["pairs"]["different"] == 223
+    assert answer["pairs"]["lowest_fpr"] == pytest.approx(1 / 223)
+    assert [p["far"] for p in answer["pairs"]["tpr_at_fpr"]] == [
         0.5,
         0.25,
         0.1,
@@ -198,10 +218,27 @@ def test_cli_evaluate_report_json_apply(bundled_tree: tuple[Path, Path], tmp_pat
         0.005,
         0.001,
     ]
-    assert answer["threshold_origin"] == "default"
+    # 223 pairs resolve FPR 0.5% (>= 200) but not 0.1%
+    assert [p["supported"] for p in answer["pairs"]["tpr_at_fpr"]][-2:] == [True, False]
     assert sorted(p.name for p in out.iterdir()) == ["ROC.png", "histograms.png", "summary.md"]
     assert read_image(out / "ROC.png").shape == (520, 720, 3)
-    assert "Closed-set rank-1 accuracy" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith(f"## evaluate {people.name} + {strangers.name}\n")
+    for fact in (
+        f"- version: face-recognizer {__version__}, model pack buffalo_sc",
+        f"- command: {answer['command']}",
+        f"- date: {answer['date']}",
+        f"- data: {people.resolve()} (strangers: {strangers.resolve()})",
+        f"- threshold: {DEFAULT_THRESHOLD:.3f} (built-in default), k = 5 neighbours vote",
+        "- probes named correctly: 100.0% (15 of 15)",
+        "- strangers named: 0.0% (0 of 3)",
+        # 3 strangers cannot measure a rate at FAR 1%: no figure
+        "| majority vote (recognize) | 100.0% | 0.0% | 0.0% | 100.0% | - |",
+        "223 pairs resolve false-accept rates down to 0.0045, so the ROC stops there",
+        "| 0.1% | - | - | not measurable: 223 pairs resolve 0.0045 |",
+    ):
+        assert fact in summary
+    assert summary.index("What recognize decides") < summary.index("Compared with")
     # --apply stored the suggestion; verify and recognize now use it
     from face_recognizer.verify import resolve_threshold
 
@@ -209,6 +246,65 @@ def test_cli_evaluate_report_json_apply(bundled_tree: tuple[Path, Path], tmp_pat
         pytest.approx(answer["suggested"]["threshold"]),
         "gallery",
     )
+
+
+def test_cli_evaluate_prints_aligned_plain_text(bundled_tree: tuple[Path, Path]) -> None:
+    """The terminal gets aligned columns, not Markdown; the shipped decision comes first."""
+    people, strangers = bundled_tree
+    args = ["evaluate", str(people), "--unknowns", str(strangers), "--enrol", "1"]
+    result = CliRunner().invoke(cli, [*args, "--threshold", "0.3", "--ctx", "-1"])
+    assert result.exit_code == 3, result.output
+    text = result.stdout
+    assert "|" not in text
+    assert "**" not in text
+    assert "---" not in text
+    assert "#" not in text
+    lines = text.splitlines()
+    assert lines[0] == f"evaluate {people.name} + {strangers.name}"
+    assert "  threshold  0.300 (--threshold), k = 5 neighbours vote" in lines
+    headline = lines.index(
+        "What recognize decides (majority vote of 5 neighbours at threshold 0.300):"
+    )
+    assert lines[headline + 1 : headline + 5] == [
+        "  probes named correctly  100.0% (15 of 15)",
+        "  named as someone else     0.0% (0 of 15)",
+        "  called Unknown            0.0% (0 of 15)",
+        "  strangers named           0.0% (0 of 3)",
+    ]
+    # every table's columns line up: each cell ends where its header ends
+    table = lines.index(next(line for line in lines if line.lstrip().startswith("method")))
+    header = lines[table]
+    ends = [header.index(h) + len(h) for h in ("named correctly", "named wrongly", "rank-1")]
+    rows = lines[table + 1 : table + 4]
+    assert [row.lstrip().split("  ")[0] for row in rows] == [
+        "majority vote (recognize)",
+        "nearest neighbour",
+        "mean template",
+    ]
+    for row in rows:
+        assert len(row) >= max(ends)
+        for end in ends:
+            assert row[end - 1] == "%"
+            assert row[end] == " "
+
+
+def test_roc_plot_starts_at_the_lowest_resolvable_rate() -> None:
+    """The axis starts at 1 / impostors: the curve is drawn from the left edge of the plot."""
+    from face_recognizer.evaluation.plots import BLUE, roc_plot
+
+    # 4 impostors resolve FAR 0.25 at best; half the genuine scores pass before any of them
+    roc = metrics.roc_curve(
+        np.array([0.9, 0.85, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]), np.array([1, 1, 0, 1, 1, 0, 0, 0])
+    )
+    image = roc_plot(roc, impostors=4)
+    h = image.shape[0]
+    # plot area: x from 80 (FAR 1/4), y from h - 60 (TPR 0) up to 70 (TPR 1)
+    y_half = round((h - 60 + 70) / 2)
+    # the curve runs up the left edge (FAR 1/4) from TPR 0.5; below it is the black frame
+    assert tuple(int(v) for v in image[y_half - 3, 80]) == BLUE
+    assert tuple(int(v) for v in image[y_half + 10, 80]) == (0, 0, 0)
+    with pytest.raises(ValueError, match="at least 2 impostor"):
+        roc_plot(roc, impostors=1)
 
 
 def test_evaluate_refuses_bad_trees(tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from face_recognizer.cli.options import (
     SKIPPED_EXIT,
@@ -62,11 +65,14 @@ def evaluate(
 
     FOLDER holds one sub-folder of photos per person. The first K photos of each are
     enrolled into a temporary gallery (never yours), the rest are probes; --unknowns
-    people are strangers. Prints rank-1 accuracy, open-set identification at FAR
-    10/1/0.1%, pair TPR at fixed FPRs with ROC-AUC, the result at the current and the
-    suggested threshold, and majority vote vs nearest neighbour vs mean template.
-    What cannot be used (a folder whose name cannot be a person's, an unreadable photo, a
-    photo without one usable face) is skipped and listed at the end with its reason.
+    people are strangers. The headline is what recognize decides: the majority vote at
+    the threshold in use (how many probes it names correctly, wrongly or not at all, and
+    how many strangers it names); nearest neighbour and mean template follow as
+    comparisons, then the suggested threshold, open-set identification at FAR 10/1/0.1%
+    and pair TPR at fixed FPRs with ROC-AUC. Every report names the version, model pack,
+    command, threshold, data and date. What cannot be used (a folder whose name cannot be
+    a person's, an unreadable photo, a photo without one usable face) is skipped and listed
+    at the end with its reason.
 
     \b
     Examples:
@@ -74,15 +80,19 @@ def evaluate(
       face-recognizer evaluate photos/ --enrol 5 --json
       face-recognizer evaluate photos/ --unknowns strangers/ --apply   # recognize uses it
     """
+    from face_recognizer import __version__
     from face_recognizer.evaluation.evaluate import evaluate as run_evaluation
-    from face_recognizer.evaluation.evaluate import (
+    from face_recognizer.evaluation.evaluate import split_dataset
+    from face_recognizer.evaluation.report import (
+        Provenance,
         report_json,
-        split_dataset,
-        summary_markdown,
+        summary_text,
         write_report,
     )
+    from face_recognizer.matcher import DEFAULT_K
     from face_recognizer.verify import resolve_threshold
 
+    command = _command_line(click.get_current_context())
     split = split_dataset(folder, enrol, unknowns)
     current, origin = resolve_threshold(threshold, db)
     engine = load_engine(engine_opts)
@@ -90,21 +100,50 @@ def evaluate(
     with click.progressbar(
         length=total, label="Embedding photos", file=sys.stderr, show_pos=True
     ) as bar:
-        result = run_evaluation(engine, split, current, on_progress=bar.update)
-    title = f"evaluate {folder.name}" + (f" + {unknowns.name}" if unknowns else "")
+        result = run_evaluation(engine, split, current, k=DEFAULT_K, on_progress=bar.update)
+    provenance = Provenance(
+        version=__version__,
+        model_pack=engine.pack.name,
+        command=command,
+        threshold=current,
+        threshold_origin=origin,
+        k=DEFAULT_K,
+        folder=str(folder.resolve()),
+        unknowns=None if unknowns is None else str(unknowns.resolve()),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     if as_json:
-        payload = report_json(result)
-        payload["threshold_origin"] = origin
-        click.echo(json.dumps(payload))
+        click.echo(json.dumps(report_json(result, provenance)))
     else:
-        click.echo(summary_markdown(result, title))
+        click.echo(summary_text(result, provenance), nl=False)
     if report is not None:
-        for path in write_report(result, report, title):
+        for path in write_report(result, provenance, report):
             click.echo(f"Wrote {path}", err=True)
     if apply:
         _apply_threshold(db, result.suggested.threshold)
     if result.skipped:
         raise click.exceptions.Exit(SKIPPED_EXIT)
+
+
+def _command_line(click_ctx: click.Context) -> str:
+    """The command that reproduces this run: what was given on the command line (or through
+    the environment), in canonical form, without the defaults."""
+    words = click_ctx.command_path.split()
+    for param in click_ctx.command.params:
+        if param.name is None:
+            continue
+        source = click_ctx.get_parameter_source(param.name)
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        value = click_ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+        elif isinstance(param, click.Option) and param.is_flag:
+            if value:
+                words.append(param.opts[0])
+        elif value is not None:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)
 
 
 def _apply_threshold(db: str | None, value: float) -> None:

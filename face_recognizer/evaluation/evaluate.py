@@ -24,14 +24,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from face_recognizer.errors import FaceRecognizerError, GalleryError
 from face_recognizer.evaluation import metrics
 from face_recognizer.evaluation.batch import embed_photos
-from face_recognizer.images import photo_tree, write_image
+from face_recognizer.images import photo_tree
 from face_recognizer.store.base import normalize_name
 from face_recognizer.types import (
     EvaluationReport,
@@ -429,167 +429,3 @@ def _threshold_result(
     names = np.array([m.name for m in known], dtype=object)
     stranger_names = np.array([m.name for m in strangers], dtype=object)
     return _threshold_result_from_names(threshold, names, stranger_names, truth, same, different)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _rate_row(rate: RateAtFar, kind: str) -> str:
-    note = "" if rate.supported else f" (not supported: needs >= {round(1 / rate.far)} {kind})"
-    return (
-        f"| {100 * rate.far:g}% | {_pct(rate.rate)} | {rate.threshold:.3f} | "
-        f"{rate.impostors}{note} |"
-    )
-
-
-def summary_markdown(report: EvaluationReport, title: str) -> str:
-    """The report as Markdown tables (what `evaluate` prints and writes to summary.md)."""
-    r = report
-    rejected = ", ".join(f"{n} {why}" for why, n in sorted(r.rejected_enrol.items())) or "none"
-    lines = [
-        f"## {title}",
-        "",
-        f"- people: {r.people} ({r.enrolled_people} enrolled, first {r.enrol_per_person} "
-        f"photos each: {r.enrolled_photos} photos; refused by the quality check: {rejected})",
-        f"- probes: {r.probes} of enrolled people, {r.strangers} of strangers; "
-        f"without a face (left out): {r.no_face}; faces found only after padding: {r.padded}",
-        f"- speed: {r.photos_per_second:.1f} probe photos per second (read, detect, embed)",
-        "",
-        f"Closed-set rank-1 accuracy (nearest enrolled photo): **{_pct(r.rank1)}**",
-        "",
-    ]
-    if r.open_set:
-        lines += [
-            "Open-set identification (a stranger counts as a false accept when named):",
-            "",
-            "| FAR | true-identification rate | threshold | stranger probes |",
-            "|---|---|---|---|",
-            *(_rate_row(rate, "strangers") for rate in r.open_set),
-            "",
-        ]
-    else:
-        lines += ["Open-set identification: not measured (no --unknowns).", ""]
-    lines += [
-        f"Pair verification ({r.same_scores.size} same-person, {r.different_scores.size} "
-        f"different-person pairs), ROC-AUC **{r.auc:.4f}**:",
-        "",
-        "| FPR | TPR | threshold | different-person pairs |",
-        "|---|---|---|---|",
-        *(_rate_row(rate, "pairs") for rate in r.pairs),
-        "",
-        "Majority vote (the recognizer) at a threshold:",
-        "",
-        "| threshold | probes named correctly | named wrongly | called unknown "
-        "| strangers named | pair TAR | pair FAR |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for label, t in (("current", r.current), ("suggested", r.suggested)):
-        lines.append(
-            f"| {label} {t.threshold:.3f} | {_pct(t.known_correct)} | {_pct(t.known_wrong)} | "
-            f"{_pct(t.known_rejected)} | {_pct(t.strangers_accepted)} | {_pct(t.pair_tar)} | "
-            f"{_pct(t.pair_far)} |"
-        )
-    lines += [
-        "",
-        f"Suggested threshold: **{r.suggested.threshold:.3f}** ({r.suggested_basis}).",
-        "",
-        f"Matching methods on the same split (at the current threshold {r.current.threshold:.3f}):",
-        "",
-        "| method | rank-1 | TIR at FAR 1% | probes named correctly | strangers named |",
-        "|---|---|---|---|---|",
-    ]
-    for m in r.methods:
-        tir = "-" if m.tir_at_far is None else _pct(m.tir_at_far.rate)
-        lines.append(
-            f"| {m.method} | {_pct(m.rank1)} | {tir} | {_pct(m.at_current.known_correct)} | "
-            f"{_pct(m.at_current.strangers_accepted)} |"
-        )
-    if r.skipped:
-        lines += ["", f"Skipped {len(r.skipped)} (left out of every figure above):", ""]
-        lines += [f"- {item!r}: {why}" for item, why in r.skipped]
-    return "\n".join(lines) + "\n"
-
-
-def _rate_json(rate: RateAtFar) -> dict[str, Any]:
-    return {
-        "far": rate.far,
-        "rate": round(rate.rate, 4),
-        "threshold": round(rate.threshold, 4),
-        "impostors": rate.impostors,
-        "supported": rate.supported,
-    }
-
-
-def _threshold_json(t: ThresholdResult) -> dict[str, Any]:
-    return {
-        key: (None if value is None else round(float(value), 4))
-        for key, value in (
-            ("threshold", t.threshold),
-            ("known_correct", t.known_correct),
-            ("known_wrong", t.known_wrong),
-            ("known_rejected", t.known_rejected),
-            ("strangers_accepted", t.strangers_accepted),
-            ("pair_tar", t.pair_tar),
-            ("pair_far", t.pair_far),
-        )
-    }
-
-
-def report_json(report: EvaluationReport) -> dict[str, Any]:
-    """The report as one JSON-ready object (`evaluate --json`)."""
-    r = report
-    return {
-        "people": r.people,
-        "enrolled_people": r.enrolled_people,
-        "enrol_per_person": r.enrol_per_person,
-        "enrolled_photos": r.enrolled_photos,
-        "rejected_enrol": r.rejected_enrol,
-        "probes": r.probes,
-        "strangers": r.strangers,
-        "no_face": r.no_face,
-        "padded": r.padded,
-        "photos_per_second": round(r.photos_per_second, 2),
-        "rank1": round(r.rank1, 4),
-        "open_set": [_rate_json(rate) for rate in r.open_set],
-        "pairs": {
-            "same": int(r.same_scores.size),
-            "different": int(r.different_scores.size),
-            "auc": round(r.auc, 5),
-            "tpr_at_fpr": [_rate_json(rate) for rate in r.pairs],
-        },
-        "current": _threshold_json(r.current),
-        "suggested": {**_threshold_json(r.suggested), "basis": r.suggested_basis},
-        "methods": [
-            {
-                "method": m.method,
-                "rank1": round(m.rank1, 4),
-                "tir_at_far_1pct": None if m.tir_at_far is None else _rate_json(m.tir_at_far),
-                "at_current": _threshold_json(m.at_current),
-            }
-            for m in r.methods
-        ],
-        "skipped": [{"item": item, "reason": why} for item, why in r.skipped],
-    }
-
-
-def write_report(report: EvaluationReport, out_dir: Path, title: str) -> list[Path]:
-    """Write ROC.png, histograms.png and summary.md into `out_dir`; returns their paths."""
-    from face_recognizer.evaluation.plots import histogram_plot, roc_plot
-
-    same, different = report.same_scores, report.different_scores
-    roc = metrics.roc_curve(
-        np.r_[same, different], np.r_[np.ones(same.size), np.zeros(different.size)]
-    )
-    marks = [(report.current.threshold, "current"), (report.suggested.threshold, "suggested")]
-    written = [
-        write_image(roc_plot(roc, marks=marks), out_dir / "ROC.png"),
-        write_image(histogram_plot(same, different, marks=marks), out_dir / "histograms.png"),
-    ]
-    summary = out_dir / "summary.md"
-    try:
-        summary.write_text(summary_markdown(report, title), encoding="utf-8")
-    except OSError as exc:
-        raise FaceRecognizerError(f"Could not write {summary}: {exc.strerror}.") from exc
-    written.append(summary)
-    return written

@@ -16,13 +16,17 @@ from numpy.typing import ArrayLike
 
 from face_recognizer.types import RocCurve
 
+# Okabe-Ito colours (BGR), told apart with every common colour-vision deficiency; each
+# curve and mark is also named in words on the plot.
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 GRID = (225, 225, 225)
-BLUE = (200, 110, 30)
-GREEN = (60, 160, 40)
-RED = (50, 50, 210)
-ORANGE = (0, 140, 255)
+BLUE = (178, 114, 0)  # Okabe-Ito blue: the ROC curve, same-person pairs
+VERMILLION = (0, 94, 213)  # different-person pairs
+ORANGE = (0, 159, 230)  # the threshold in use
+BLUISH_GREEN = (115, 158, 0)  # the suggested threshold
+REDDISH_PURPLE = (167, 121, 204)
+MARK_COLORS = (ORANGE, BLUISH_GREEN, REDDISH_PURPLE)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MARGIN = (80, 70, 30, 60)  # left, top, right, bottom
 
@@ -102,20 +106,27 @@ def _canvas(size_wh: tuple[int, int], title: str, x_label: str, y_label: str) ->
 def roc_plot(
     roc: RocCurve,
     *,
+    impostors: int | None = None,
     marks: Sequence[tuple[float, str]] = (),
     title: str = "ROC: same vs different person pairs",
     size_wh: tuple[int, int] = (720, 520),
 ) -> np.ndarray:
-    """The ROC curve with a log false-accept axis from 1e-4 (or 1 / impostors) to 1.
+    """The ROC curve on a log false-accept axis from 1 / `impostors` to 1.
 
-    `marks` are (threshold, label) pairs: each is drawn as a dot where the curve meets it.
+    `impostors` different-person scores cannot resolve a false-accept rate below 1 /
+    `impostors`, so the axis starts there and the plot says so (default: the size the curve's
+    smallest step implies). `marks` are (threshold, label) pairs, each drawn as a dot where
+    the curve meets it.
     """
     positive_fpr = roc.fpr[roc.fpr > 0]
-    low = min(1e-4, float(positive_fpr.min())) if positive_fpr.size else 1e-4
-    low = 10 ** math.floor(math.log10(low))
+    if impostors is None:
+        impostors = round(1 / float(positive_fpr.min())) if positive_fpr.size else 1
+    low = 1.0 / max(1, impostors)
+    if low >= 1.0:
+        raise ValueError(f"a ROC needs at least 2 impostor scores, got {impostors}")
     canvas = _canvas(size_wh, title, "false-accept rate (log)", "true-accept rate")
     axes = _Axes(canvas, (low, 1.0), (0.0, 1.0), log_x=True)
-    x_ticks = [10.0**e for e in range(round(math.log10(low)), 1)]
+    x_ticks = [10.0**e for e in range(math.ceil(math.log10(low) - 1e-9), 1)]
     axes.frame(x_ticks, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], "")
     keep = roc.fpr > 0
     # Start the curve at the left edge with the TPR reached before the first false accept.
@@ -127,11 +138,14 @@ def roc_plot(
         i = int(np.searchsorted(-roc.thresholds, -threshold, side="right")) - 1
         i = max(0, min(i, roc.fpr.size - 1))
         ((px, py),) = axes.px([max(roc.fpr[i], low)], [roc.tpr[i]])
-        color = (ORANGE, GREEN, RED)[row % 3]
+        color = MARK_COLORS[row % len(MARK_COLORS)]
         cv2.circle(canvas, (int(px), int(py)), 6, color, -1, cv2.LINE_AA)
+        cv2.circle(canvas, (int(px), int(py)), 6, BLACK, 1, cv2.LINE_AA)
         text = f"{label} {threshold:.3f}: TAR {roc.tpr[i]:.3f} at FAR {roc.fpr[i]:.4f}"
         _text(canvas, text, (axes.x0 + 150, axes.y0 - 20 - 20 * row), 0.45, color)
     _text(canvas, f"AUC {roc.auc:.4f}", (axes.x0 + 10, axes.y0 - 20), 0.5, BLUE)
+    note = f"starts at FAR {low:.2g}: {impostors} different-person pairs resolve no lower"
+    _text(canvas, note, (10, 44), 0.45)
     return canvas
 
 
@@ -165,12 +179,14 @@ def histogram_plot(
     y_step = 10 ** math.floor(math.log10(top / 2))
     y_ticks = np.round(np.arange(0.0, top, y_step * (2 if top / y_step > 6 else 1)), 4)
     axes.frame(list(x_ticks), list(y_ticks), ".1f")
-    for values, color in zip(fractions, (GREEN, RED), strict=True):
+    for values, color in zip(fractions, (BLUE, VERMILLION), strict=True):
         xs = np.repeat(edges, 2)[1:-1]
         ys = np.repeat(values, 2)
         axes.polyline(np.r_[edges[0], xs, edges[-1]], np.r_[0.0, ys, 0.0], color)
-    _text(canvas, f"same person: {same.size} pairs", (axes.x1 - 250, 24), 0.45, GREEN)
-    _text(canvas, f"different people: {different.size} pairs", (axes.x1 - 250, 44), 0.45, RED)
+    _text(canvas, f"same person: {same.size} pairs", (axes.x1 - 250, 24), 0.45, BLUE)
+    _text(
+        canvas, f"different people: {different.size} pairs", (axes.x1 - 250, 44), 0.45, VERMILLION
+    )
     for row, (threshold, label) in enumerate(marks):
-        axes.vline(threshold, (ORANGE, BLUE, BLACK)[row % 3], f"{label} {threshold:.3f}", row)
+        axes.vline(threshold, MARK_COLORS[row % len(MARK_COLORS)], f"{label} {threshold:.3f}", row)
     return canvas
