@@ -75,7 +75,7 @@ def test_json_on_the_hamilton_clip_names_the_right_people(clip_db: Path, dataset
     face = frames[100]["faces"][0]
     assert set(face) == {"box", "name", "similarity", "track"}
     assert isinstance(face["track"], int)
-    assert frames[0]["source"] is None
+    assert {f["source"] for f in frames} == {str(datasets / HAMILTON)}
     assert "faces embedded" in result.stderr
 
 

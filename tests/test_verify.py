@@ -147,6 +147,7 @@ def test_live_verify_json_on_stills(photos: dict[str, Path], tmp_path: Path) -> 
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["frame"] for line in lines] == [0, 1, 2]
+    assert [line["source"] for line in lines] == [str(frames / f"{i}.png") for i in range(3)]
     team, ginobili, mask = (line["faces"] for line in lines)
     assert len(team) == 3
     assert len(ginobili) == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -55,6 +57,13 @@ _EMPTY_HINT = (
     help="Print one JSON object per frame on stdout (and nothing else there).",
 )
 @click.option(
+    "--csv",
+    "as_csv",
+    is_flag=True,
+    help="Print one CSV row per face on stdout: file, frame, name (empty for a stranger), "
+    "similarity, box x1 y1 x2 y2; a header row first. Implies --no-window.",
+)
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -79,6 +88,7 @@ def recognize(
     k: int,
     no_window: bool,
     as_json: bool,
+    as_csv: bool,
     output: Path | None,
     landmarks: bool,
     no_log: bool,
@@ -97,6 +107,7 @@ def recognize(
       face-recognizer recognize                          # camera 0
       face-recognizer recognize --source clip.mp4 --no-window --json > labels.jsonl
       face-recognizer recognize --source photos/ --output labelled.gif --no-window
+      face-recognizer recognize --source photos/ --csv > faces.csv   # one row per face
       face-recognizer recognize --auto-enrol 3           # "Visitor 7" after 3 sightings
     """
     from face_recognizer.live import (
@@ -116,6 +127,9 @@ def recognize(
 
     if output is not None and output.suffix.lower() not in VideoOutput.SUFFIXES:
         raise click.BadParameter("must end in .mp4, .avi or .gif", param_hint="--output")
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json both print on stdout: choose one.")
+    no_window = no_window or as_csv
     if auto_enrol is not None and no_log:
         raise click.UsageError("--auto-enrol needs the sightings that --no-log turns off.")
     if not no_window:
@@ -137,12 +151,15 @@ def recognize(
         window = None if no_window else Window(WINDOW_TITLE, KEYS)
 
         def emit(result: FrameResult) -> None:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(json_object(result, frames.spec), ensure_ascii=False))
+            sys.stdout.write("\n")
             sys.stdout.flush()
 
         sinks: list[Sink] = []
         if as_json:
             sinks.append(CallbackSink(on_result=emit))
+        if as_csv:
+            sinks.append(CallbackSink(on_result=csv_writer(sys.stdout, frames.spec)))
         if writer is not None:
             sinks.append(writer)
         step: Any = recognizer
@@ -176,6 +193,34 @@ def recognize(
         click.echo(f"Wrote {output}", err=True)
     if log is not None:
         click.echo(_log_line(log.summary), err=True)
+
+
+CSV_HEADER = ("file", "frame", "name", "similarity", "x1", "y1", "x2", "y2")
+
+
+def json_object(result: FrameResult, spec: str) -> dict[str, Any]:
+    """A frame's `--json` object; "source" is the picture's path for stills and the --source
+    given (camera index, video file, URL) for every other source."""
+    payload = result.to_json()
+    if payload["source"] is None:
+        payload["source"] = spec
+    return payload
+
+
+def csv_writer(stream: TextIO, spec: str) -> Callable[[FrameResult], None]:
+    """A callback writing the `--csv` header row once, then one row per face of each frame."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+
+    def write(result: FrameResult) -> None:
+        for face in result.faces:
+            box = [round(float(v)) for v in face.xyxy]
+            name = "" if face.name is None else face.name
+            source = spec if result.source is None else result.source
+            writer.writerow([source, result.index, name, f"{face.similarity:.3f}", *box])
+        stream.flush()
+
+    return write
 
 
 def _sightings_log(

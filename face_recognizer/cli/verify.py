@@ -121,7 +121,8 @@ def _verify_live(
                 }
                 for face in payload["faces"]
             ]
-            click.echo(json.dumps({"frame": result.index, "faces": faces}))
+            where = source if result.source is None else result.source
+            click.echo(json.dumps({"frame": result.index, "source": where, "faces": faces}))
         elif no_window:
             text = ", ".join(verdict_label(f)[0] for f in result.faces)
             click.echo(f"frame {result.index}: {text or 'no face'}")
