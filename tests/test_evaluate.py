@@ -235,7 +235,8 @@ def test_cli_evaluate_report_json_apply(bundled_tree: tuple[Path, Path], tmp_pat
         # 3 strangers cannot measure a rate at FAR 1%: no figure
         "| majority vote (recognize) | 100.0% | 0.0% | 0.0% | 100.0% | - |",
         "223 pairs resolve false-accept rates down to 0.0045, so the ROC stops there",
-        "| 0.1% | - | - | not measurable: 223 pairs resolve 0.0045 |",
+        "| 0.1% | - | - | 223 |\n\nAt 0.1%: not measurable, 223 pairs resolve rates down to "
+        "0.0045 only.",
     ):
         assert fact in summary
     assert summary.index("What recognize decides") < summary.index("Compared with")
@@ -261,6 +262,7 @@ def test_cli_evaluate_prints_aligned_plain_text(bundled_tree: tuple[Path, Path])
     assert "#" not in text
     lines = text.splitlines()
     assert lines[0] == f"evaluate {people.name} + {strangers.name}"
+    assert "  At 0.1%: not measurable, 223 pairs resolve rates down to 0.0045 only." in lines
     assert "  threshold  0.300 (--threshold), k = 5 neighbours vote" in lines
     headline = lines.index(
         "What recognize decides (majority vote of 5 neighbours at threshold 0.300):"

@@ -63,8 +63,8 @@ class Provenance:
         return f"evaluate {name}" + (f" + {Path(self.unknowns).name}" if self.unknowns else "")
 
 
-# A block is ("heading", text), ("text", text), ("facts", [(key, value)]) or
-# ("table", headers, rows): the first column is a label, the others numbers.
+# A block is ("heading", text), ("text", text), ("note", text under a table), ("facts",
+# [(key, value)]) or ("table", headers, rows): the first column is a label, the others numbers.
 Block = tuple[Any, ...]
 
 
@@ -78,11 +78,25 @@ def _of(fraction: float | None, total: int) -> str:
     return f"{_pct(fraction):>6} ({round(fraction * total)} of {total})"
 
 
-def _rate(rate: RateAtFar, kind: str) -> list[str]:
+def _rate(rate: RateAtFar) -> list[str]:
     if not rate.supported:
-        note = f"not measurable: {rate.impostors} {kind} resolve {1 / max(1, rate.impostors):.2g}"
-        return [f"{100 * rate.far:g}%", "-", "-", note]
+        return [f"{100 * rate.far:g}%", "-", "-", str(rate.impostors)]
     return [f"{100 * rate.far:g}%", _pct(rate.rate), f"{rate.threshold:.3f}", str(rate.impostors)]
+
+
+def _unmeasurable(rates: tuple[RateAtFar, ...], kind: str) -> list[Block]:
+    """A line under a table naming the rates its data cannot measure ("-" in the table)."""
+    low = [f"{100 * r.far:g}%" for r in rates if not r.supported]
+    if not low:
+        return []
+    n = rates[0].impostors
+    return [
+        (
+            "note",
+            f"At {', '.join(low)}: not measurable, {n} {kind} resolve rates down to "
+            f"{1 / max(1, n):.2g} only.",
+        )
+    ]
 
 
 def _threshold_row(label: str, t: ThresholdResult) -> list[str]:
@@ -201,8 +215,9 @@ def _blocks(r: EvaluationReport, p: Provenance) -> list[Block]:
             (
                 "table",
                 ["FAR", "identified", "threshold", "strangers"],
-                [_rate(rate, "strangers") for rate in r.open_set],
+                [_rate(rate) for rate in r.open_set],
             ),
+            *_unmeasurable(r.open_set, "strangers"),
         ]
     else:
         blocks.append(("text", "Open-set identification: not measured (no --unknowns)."))
@@ -218,8 +233,9 @@ def _blocks(r: EvaluationReport, p: Provenance) -> list[Block]:
         (
             "table",
             ["FPR", "TPR", "threshold", "different-person pairs"],
-            [_rate(rate, "pairs") for rate in r.pairs],
+            [_rate(rate) for rate in r.pairs],
         ),
+        *_unmeasurable(r.pairs, "pairs"),
     ]
     return blocks
 
@@ -250,6 +266,8 @@ def summary_text(report: EvaluationReport, provenance: Provenance) -> str:
             lines.append(block[1])
         elif kind == "text":
             lines += ["", block[1]]
+        elif kind == "note":
+            lines.append("  " + block[1])
         elif kind == "facts":
             width = max(len(key) for key, _ in block[1])
             lines += [f"  {key.ljust(width)}  {value}" for key, value in block[1]]
@@ -265,7 +283,7 @@ def summary_markdown(report: EvaluationReport, provenance: Provenance) -> str:
         kind = block[0]
         if kind == "heading":
             lines += [f"## {block[1]}", ""]
-        elif kind == "text":
+        elif kind in ("text", "note"):
             lines += [block[1], ""]
         elif kind == "facts":
             lines += [*(f"- {key}: {value.lstrip()}" for key, value in block[1]), ""]
