@@ -12,7 +12,6 @@ terminal, `summary_markdown` writes them as Markdown tables for `summary.md`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,20 +240,15 @@ def _blocks(r: EvaluationReport, p: Provenance) -> list[Block]:
 
 
 def _align(headers: list[str], rows: list[list[str]], indent: str) -> list[str]:
+    """Columns two spaces apart: the first (labels) flush left, the numbers flush right."""
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        rest = [
-            c.rjust(w) if _NUMBER.match(c) else c.ljust(w)
-            for c, w in zip(cells[1:], widths[1:], strict=True)
-        ]
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
         return (indent + "  ".join([first, *rest])).rstrip()
 
     return [line(headers), *(line(row) for row in rows)]
-
-
-_NUMBER = re.compile(r"^[-+]?[\d.]+%?$|^-$")
 
 
 def summary_text(report: EvaluationReport, provenance: Provenance) -> str:
