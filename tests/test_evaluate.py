@@ -292,7 +292,7 @@ def test_cli_evaluate_prints_aligned_plain_text(bundled_tree: tuple[Path, Path])
 
 def test_roc_plot_starts_at_the_lowest_resolvable_rate() -> None:
     """The axis starts at 1 / impostors: the curve is drawn from the left edge of the plot."""
-    from face_recognizer.evaluation.plots import BLUE, roc_plot
+    from face_recognizer.evaluation.plots import BLACK, roc_plot
 
     # 4 impostors resolve FAR 0.25 at best; half the genuine scores pass before any of them
     roc = metrics.roc_curve(
@@ -302,9 +302,10 @@ def test_roc_plot_starts_at_the_lowest_resolvable_rate() -> None:
     h = image.shape[0]
     # plot area: x from 80 (FAR 1/4), y from h - 60 (TPR 0) up to 70 (TPR 1)
     y_half = round((h - 60 + 70) / 2)
-    # the curve runs up the left edge (FAR 1/4) from TPR 0.5; below it is the black frame
-    assert tuple(int(v) for v in image[y_half - 3, 80]) == BLUE
-    assert tuple(int(v) for v in image[y_half + 10, 80]) == (0, 0, 0)
+    # the (black) curve runs up the left edge (FAR 1/4) from TPR 0.5, two pixels wide over
+    # the one-pixel frame: beside the frame, only from TPR 0.5 up
+    assert tuple(int(v) for v in image[y_half - 3, 81]) == BLACK
+    assert tuple(int(v) for v in image[y_half + 10, 81]) == (255, 255, 255)
     with pytest.raises(ValueError, match="at least 2 impostor"):
         roc_plot(roc, impostors=1)
 

@@ -14,19 +14,19 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
+from face_recognizer.draw import KNOWN, STRANGER, THRESHOLD
 from face_recognizer.types import RocCurve
 
-# Okabe-Ito colours (BGR), told apart with every common colour-vision deficiency; each
-# curve and mark is also named in words on the plot.
+# The drawing module's palette (Okabe-Ito, colour-blind safe), each colour with its one meaning:
+# same-person pairs in the "same person" colour, different-person pairs in the "different
+# person" colour, thresholds in the threshold colour (the one in use solid, the suggested one
+# dashed or hollow). Every curve and mark is also named in words.
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 GRID = (225, 225, 225)
-BLUE = (178, 114, 0)  # Okabe-Ito blue: the ROC curve, same-person pairs
-VERMILLION = (0, 94, 213)  # different-person pairs
-ORANGE = (0, 159, 230)  # the threshold in use
-BLUISH_GREEN = (115, 158, 0)  # the suggested threshold
-REDDISH_PURPLE = (167, 121, 204)
-MARK_COLORS = (ORANGE, BLUISH_GREEN, REDDISH_PURPLE)
+SAME = KNOWN.bgr
+DIFFERENT = STRANGER.bgr
+THRESHOLD_COLOR = THRESHOLD.bgr
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MARGIN = (80, 70, 30, 60)  # left, top, right, bottom
 
@@ -78,10 +78,39 @@ class _Axes:
         points = np.round(self.px(x, y)).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(self.canvas, [points], False, color, width, cv2.LINE_AA)
 
-    def vline(self, x: float, color: tuple[int, int, int], label: str, row: int) -> None:
+    def vline(self, x: float, *, dashed: bool = False) -> None:
+        """A threshold line at `x`, solid or dashed (named in the legend, `_legend_line`)."""
         ((px, _),) = self.px([x], [self.yr[0]])
-        cv2.line(self.canvas, (int(px), self.y1), (int(px), self.y0), color, 2, cv2.LINE_AA)
-        _text(self.canvas, label, (int(px) + 5, self.y1 + 18 + 18 * row), 0.45, color)
+        _dash(self.canvas, (int(px), self.y1), (int(px), self.y0), dashed)
+
+
+def _dash(canvas: np.ndarray, start: tuple[int, int], end: tuple[int, int], dashed: bool) -> None:
+    """A straight threshold-coloured line, in 7-pixel dashes when `dashed`."""
+    (x0, y0), (x1, y1) = start, end
+    length = max(1, int(math.hypot(x1 - x0, y1 - y0)))
+    pieces = range(0, length, 12) if dashed else range(1)
+    for a in pieces:
+        b = min(length, a + 7) if dashed else length
+        p0 = (round(x0 + (x1 - x0) * a / length), round(y0 + (y1 - y0) * a / length))
+        p1 = (round(x0 + (x1 - x0) * b / length), round(y0 + (y1 - y0) * b / length))
+        cv2.line(canvas, p0, p1, THRESHOLD_COLOR, 3, cv2.LINE_AA)
+
+
+def _legend_line(canvas: np.ndarray, org: tuple[int, int], dashed: bool, text: str) -> None:
+    """A short sample of a threshold line followed by its name, baseline at `org`."""
+    x, y = org
+    _dash(canvas, (x, y - 5), (x + 26, y - 5), dashed)
+    _text(canvas, text, (x + 32, y), 0.45)
+
+
+def _mark(canvas: np.ndarray, center: tuple[int, int], hollow: bool) -> None:
+    """A threshold's dot: filled for the threshold in use, a ring for the suggested one."""
+    if hollow:
+        cv2.circle(canvas, center, 6, WHITE, -1, cv2.LINE_AA)
+        cv2.circle(canvas, center, 6, THRESHOLD_COLOR, 3, cv2.LINE_AA)
+    else:
+        cv2.circle(canvas, center, 6, THRESHOLD_COLOR, -1, cv2.LINE_AA)
+    cv2.circle(canvas, center, 7, BLACK, 1, cv2.LINE_AA)
 
 
 def _text(
@@ -133,17 +162,17 @@ def roc_plot(
     first_tpr = float(roc.tpr[~keep].max()) if (~keep).any() else 0.0
     xs = np.r_[low, roc.fpr[keep]]
     ys = np.r_[first_tpr, roc.tpr[keep]]
-    axes.polyline(xs, ys, BLUE)
+    axes.polyline(xs, ys, BLACK)
     for row, (threshold, label) in enumerate(marks):
         i = int(np.searchsorted(-roc.thresholds, -threshold, side="right")) - 1
         i = max(0, min(i, roc.fpr.size - 1))
         ((px, py),) = axes.px([max(roc.fpr[i], low)], [roc.tpr[i]])
-        color = MARK_COLORS[row % len(MARK_COLORS)]
-        cv2.circle(canvas, (int(px), int(py)), 6, color, -1, cv2.LINE_AA)
-        cv2.circle(canvas, (int(px), int(py)), 6, BLACK, 1, cv2.LINE_AA)
+        _mark(canvas, (int(px), int(py)), hollow=row > 0)
+        y = axes.y0 - 20 - 22 * row
+        _mark(canvas, (axes.x0 + 160, y - 4), hollow=row > 0)
         text = f"{label} {threshold:.3f}: TAR {roc.tpr[i]:.3f} at FAR {roc.fpr[i]:.4f}"
-        _text(canvas, text, (axes.x0 + 150, axes.y0 - 20 - 20 * row), 0.45, color)
-    _text(canvas, f"AUC {roc.auc:.4f}", (axes.x0 + 10, axes.y0 - 20), 0.5, BLUE)
+        _text(canvas, text, (axes.x0 + 175, y), 0.45)
+    _text(canvas, f"AUC {roc.auc:.4f}", (axes.x0 + 10, axes.y0 - 20), 0.5)
     note = f"starts at FAR {low:.2g}: {impostors} different-person pairs resolve no lower"
     _text(canvas, note, (10, 44), 0.45)
     return canvas
@@ -179,14 +208,13 @@ def histogram_plot(
     y_step = 10 ** math.floor(math.log10(top / 2))
     y_ticks = np.round(np.arange(0.0, top, y_step * (2 if top / y_step > 6 else 1)), 4)
     axes.frame(list(x_ticks), list(y_ticks), ".1f")
-    for values, color in zip(fractions, (BLUE, VERMILLION), strict=True):
+    for values, color in zip(fractions, (SAME, DIFFERENT), strict=True):
         xs = np.repeat(edges, 2)[1:-1]
         ys = np.repeat(values, 2)
         axes.polyline(np.r_[edges[0], xs, edges[-1]], np.r_[0.0, ys, 0.0], color)
-    _text(canvas, f"same person: {same.size} pairs", (axes.x1 - 250, 24), 0.45, BLUE)
-    _text(
-        canvas, f"different people: {different.size} pairs", (axes.x1 - 250, 44), 0.45, VERMILLION
-    )
+    _text(canvas, f"same person: {same.size} pairs", (axes.x1 - 250, 24), 0.45, SAME)
+    _text(canvas, f"different people: {different.size} pairs", (axes.x1 - 250, 44), 0.45, DIFFERENT)
     for row, (threshold, label) in enumerate(marks):
-        axes.vline(threshold, MARK_COLORS[row % len(MARK_COLORS)], f"{label} {threshold:.3f}", row)
+        axes.vline(threshold, dashed=row > 0)
+        _legend_line(canvas, (170 + 190 * row, 60), row > 0, f"{label} {threshold:.3f}")
     return canvas
