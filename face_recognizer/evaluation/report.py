@@ -236,6 +236,11 @@ def _blocks(r: EvaluationReport, p: Provenance) -> list[Block]:
         ),
         *_unmeasurable(r.pairs, "pairs"),
     ]
+    if r.skipped:
+        blocks += [
+            ("text", f"Skipped {len(r.skipped)} (left out of every figure above):"),
+            ("facts", [(item, why) for item, why in r.skipped]),
+        ]
     return blocks
 
 
@@ -360,6 +365,7 @@ def report_json(report: EvaluationReport, provenance: Provenance) -> dict[str, A
             }
             for m in r.methods
         ],
+        "skipped": [{"item": item, "reason": why} for item, why in r.skipped],
     }
 
 
