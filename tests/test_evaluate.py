@@ -240,12 +240,14 @@ def test_cli_evaluate_report_json_apply(bundled_tree: tuple[Path, Path], tmp_pat
     ):
         assert fact in summary
     assert summary.index("What recognize decides") < summary.index("Compared with")
+    no_enrolment = "a probe of someone with no usable enrolment photo"
     assert summary.endswith(
-        f"Skipped 4 (left out of every figure above):\n\n"
-        f"- {people / 'person3' / 'a.png'}: turned too far\n"
-        f"- {people / 'person3' / 'b.png'}: a probe of someone with no usable enrolment photo\n"
-        f"- {people / 'person3' / 'c.png'}: a probe of someone with no usable enrolment photo\n"
-        f"- {people / 'person3' / 'd.png'}: a probe of someone with no usable enrolment photo\n"
+        "Skipped 4 (left out of every figure above):\n\n"
+        f"- {str(people / 'person3' / 'a.png')!r}: turned too far\n"
+        + "".join(
+            f"- {str(people / 'person3' / n)!r}: {no_enrolment}\n"
+            for n in ("b.png", "c.png", "d.png")
+        )
     )
     # --apply stored the suggestion; verify and recognize now use it
     from face_recognizer.verify import resolve_threshold
@@ -271,7 +273,7 @@ def test_cli_evaluate_prints_aligned_plain_text(bundled_tree: tuple[Path, Path])
     assert lines[0] == f"evaluate {people.name} + {strangers.name}"
     assert "  At 0.1%: not measurable, 223 pairs resolve rates down to 0.0045 only." in lines
     skipped = lines.index("Skipped 4 (left out of every figure above):")
-    assert lines[skipped + 1] == f"  {people / 'person3' / 'a.png'}  turned too far"
+    assert lines[skipped + 1] == f"  {str(people / 'person3' / 'a.png')!r}  turned too far"
     assert len(lines) == skipped + 5
     assert "  threshold  0.300 (--threshold), k = 5 neighbours vote" in lines
     headline = lines.index(

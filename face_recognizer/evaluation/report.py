@@ -239,7 +239,8 @@ def _blocks(r: EvaluationReport, p: Provenance) -> list[Block]:
     if r.skipped:
         blocks += [
             ("text", f"Skipped {len(r.skipped)} (left out of every figure above):"),
-            ("facts", [(item, why) for item, why in r.skipped]),
+            # repr: a folder name may hold control characters (that is why it was skipped)
+            ("facts", [(repr(item), why) for item, why in r.skipped]),
         ]
     return blocks
 
