@@ -173,7 +173,12 @@ def test_sigterm_and_sighup_stop_the_server_as_ctrl_c_does(
     """A service manager's `kill` stops the server cleanly, with 128 + the signal's number."""
     srv = start_server(tmp_path / "db")
     srv.proc.send_signal(signum)
-    assert srv.proc.wait(30) == code, "".join(srv.stderr)
+    try:
+        assert srv.proc.wait(30) == code, "".join(srv.stderr)
+    finally:  # a server that ignored the signal is not left running
+        if srv.alive():
+            srv.proc.kill()
+            srv.proc.wait(5)
     time.sleep(0.2)  # the pump thread hands over the last line
     assert "".join(srv.stderr).strip() == f"Stopped by {signum.name}."
 
