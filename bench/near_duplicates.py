@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 
 from face_recognizer.engine import Engine
+from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.models import find_pack
-from face_recognizer.store.sqlite import enrol_face
 
 PER_PERSON = 6
 

@@ -32,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from calibrate_threshold import probe_embedding  # the face nearest the photo's centre
+from calibrate_threshold import centre_embedding  # the face nearest the photo's centre
 
 from face_recognizer.engine import Engine
 from face_recognizer.images import is_image_path, read_image
@@ -48,7 +48,7 @@ def embed_sets(engine: Engine, root: Path) -> dict[str, np.ndarray]:
     labels, vecs, missed = [], [], 0
     for pid, folder in enumerate(people):
         for path in sorted(p for p in folder.iterdir() if is_image_path(p)):
-            emb = probe_embedding(engine, path)
+            emb = centre_embedding(engine, read_image(path))
             if emb is None:
                 missed += 1
                 continue
@@ -56,7 +56,7 @@ def embed_sets(engine: Engine, root: Path) -> dict[str, np.ndarray]:
             vecs.append(emb)
     strangers = sorted(p for p in (root / "lfw_unknowns_dev").rglob("*") if is_image_path(p))
     for i, path in enumerate(strangers):
-        emb = probe_embedding(engine, path)
+        emb = centre_embedding(engine, read_image(path))
         if emb is None:
             missed += 1
             continue
