@@ -33,7 +33,8 @@ HAMILTON = "videos/hamilton_whitehouse_short.mp4"
 
 def _bench(name: str):  # the attack generator lives in bench/, beside the benchmark
     spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -105,7 +106,7 @@ def test_obama_blinks_in_the_hamilton_clip_and_nobody_else_becomes_live(engine, 
     assert len(frames) == 275
     seen, live_at, liveness = run_liveness(engine, frames, fps=29.97)
     assert len(seen) >= 10
-    obama = [t for t, at in live_at.items() if 211 <= seen[t][0] and seen[t][-1] == 274]
+    obama = [t for t in live_at if seen[t][0] >= 211 and seen[t][-1] == 274]
     assert len(live_at) == 1, f"live tracks: {live_at}"
     assert obama == list(live_at)
     assert 224 <= live_at[obama[0]] <= 230  # the first blink, once the eyes reopened
