@@ -295,12 +295,13 @@ class Engine:
         # the model normalises its input itself (mxnet style): RGB, NCHW float 0..255
         blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
         session = self._landmark_session
-        raw = session.run(None, {session.get_inputs()[0].name: blob})[0]
+        raw: np.ndarray = np.asarray(session.run(None, {session.get_inputs()[0].name: blob})[0])
         points = (raw.reshape(len(boxes), -1, 2)[:, -LANDMARK_POINTS:] + 1.0) * (LANDMARK_INPUT / 2)
         # back from crop pixels to frame pixels: p = (q - shift) / scale
         scale = matrices[:, 0, 0][:, None, None]
         shift = matrices[:, :, 2][:, None, :]
-        return ((points - shift) / scale).astype(np.float32)
+        frame_points: np.ndarray = ((points - shift) / scale).astype(np.float32)
+        return frame_points
 
 
 LANDMARK_POINTS = 106

@@ -26,6 +26,7 @@ import numpy as np
 from face_recognizer.draw import (
     IGNORED,
     KNOWN,
+    NOTICE,
     PROBLEM,
     Swatch,
     draw_banner,
@@ -43,6 +44,7 @@ from face_recognizer.store.base import EnrolFace, SimilarFace
 from face_recognizer.types import Detections, Frame
 
 if TYPE_CHECKING:
+    from face_recognizer.analysers.challenge import ChallengeSession, ChallengeState
     from face_recognizer.engine import Engine
     from face_recognizer.sources import FrameSource
     from face_recognizer.window import Window
@@ -50,9 +52,11 @@ if TYPE_CHECKING:
 GOOD = KNOWN  # usable face
 BAD = PROBLEM  # not usable, with the reason
 OTHER = IGNORED  # small background faces that do not count
+CHALLENGE = NOTICE  # the liveness prompt
 KEYS: dict[str | int, str] = {"s": "snap", "q": "finish", 27: "cancel"}
 FLASH_SECONDS = 1.0
 HOLD_WAIT_MS = 40  # key polling while a finished video holds its last frame
+NOT_LIVE = "liveness check not passed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,7 @@ class _View:
     frame: Frame | None = None
     detections: Detections = field(default_factory=Detections.empty)
     check: PhotoCheck = field(default_factory=lambda: PhotoCheck(False, "no face", None))
+    track_ids: tuple[int | None, ...] = ()  # with --liveness: each detection's track
 
 
 class LiveSession:
@@ -162,6 +167,8 @@ class LiveSession:
         window: where to show them (keys: `KEYS`).
         label: how snaps are named (see `source_label`).
         stored: photos the person already has (shown on screen).
+        challenge: with `register --liveness`: snaps are refused until this liveness
+            challenge is passed, and then taken only of the face that passed it.
     """
 
     def __init__(
@@ -172,8 +179,11 @@ class LiveSession:
         window: Window,
         label: str,
         stored: int = 0,
+        challenge: ChallengeSession | None = None,
     ) -> None:
         self.engine = engine
+        self.challenge = challenge
+        self._challenge_state: ChallengeState | None = None
         self.name = name
         self.source = source
         self.window = window
@@ -223,7 +233,25 @@ class LiveSession:
 
     def _analyse(self, frame: Frame) -> None:
         detections = self.engine.detect(frame.image)
-        self._view = _View(frame, detections, check_photo(frame.image, detections))
+        ids: tuple[int | None, ...] = ()
+        if self.challenge is not None:
+            state, ids = self.challenge.update(frame.image, frame.timestamp, detections)
+            if state.failed:
+                self.challenge.restart()
+                self._flash_message("Too slow: try again", BAD)
+            self._challenge_state = state
+        self._view = _View(frame, detections, check_photo(frame.image, detections), ids)
+
+    def _not_live(self, view: _View) -> str | None:
+        """Why a usable face may not be snapped yet under --liveness, or None."""
+        state = self._challenge_state
+        if self.challenge is None:
+            return None
+        if state is None or not state.passed:
+            return "Not taken: not live yet"
+        if view.check.face is None or view.track_ids[view.check.face] != state.track:
+            return "Not taken: another face"
+        return None
 
     def _snap(self) -> None:
         view = self._view
@@ -236,6 +264,11 @@ class LiveSession:
             reason = view.check.reason or "not usable"
             self.refused[reason] += 1
             self._flash_message(f"Not taken: {reason}", BAD)
+            return
+        not_live = self._not_live(view)
+        if not_live is not None:
+            self.refused[NOT_LIVE] += 1
+            self._flash_message(not_live, BAD)
             return
         source = f"{self.label} frame {view.frame.index}"
         snap = make_snap(self.engine, view.frame.image, view.detections, view.check, source)
@@ -263,6 +296,9 @@ class LiveSession:
         if self.stored:
             text += f" (+{self.stored} stored)"
         text += "  S snap  Q finish  Esc cancel"
+        if self.challenge is not None:
+            passed = self._challenge_state is not None and self._challenge_state.passed
+            text += "  live: passed" if passed else "  live: not yet"
         if self._ended and self._error is None:
             text += "  (video ended)"
         return text
@@ -283,16 +319,27 @@ class LiveSession:
             _bottom_note(
                 image, f"Q keeps the {count} photo{'' if count == 1 else 's'}, Esc discards", BAD
             )
-        elif self._flash is not None:
+            return image
+        if self._flash is not None:
             text, color, until = self._flash
             if time.monotonic() < until:
                 draw_banner(image, text, color)
-            else:
-                self._flash = None
+                return image
+            self._flash = None
+        if self._challenge_state is not None and not self._challenge_state.passed:
+            _bottom_note(image, self.challenge_text(), CHALLENGE)
         return image
 
-    @staticmethod
-    def _draw_faces(image: np.ndarray, view: _View) -> None:
+    def challenge_text(self) -> str:
+        """The liveness prompt, e.g. `Blink (1/3, 14 s)`."""
+        state = self._challenge_state
+        if state is None:
+            return ""
+        if state.track is None:
+            return state.prompt
+        return f"{state.prompt} ({state.step + 1}/{len(state.steps)}, {state.seconds_left:.0f} s)"
+
+    def _draw_faces(self, image: np.ndarray, view: _View) -> None:
         check, detections = view.check, view.detections
         if check.reason == "no face":
             _bottom_note(image, "No face in view", BAD)
@@ -307,6 +354,8 @@ class LiveSession:
                 draw_box(image, detections.xyxy[i], "", OTHER)
         if check.face is not None:
             label = "OK: press S" if check.usable else str(check.reason)
+            if check.usable and self._not_live(view) is not None:
+                label = "liveness check first"
             draw_box(image, detections.xyxy[check.face], label, GOOD if check.usable else BAD)
 
 

@@ -6,8 +6,9 @@ moves to the next step when the current one is met: "blink" by a new blink of th
 `TURN_DELTA` from where it was when the challenge started. A still photo, moved around as
 much as one likes, keeps its yaw (the nose stays where it is between the eyes under any
 turn or tilt of a flat picture) and never blinks. The challenge passes when every step is
-met by the same track within `time_limit`; when the track is lost it starts over, and when
-time runs out it fails (`restart()` gives a new order).
+met by the same track within `time_limit` of its first frame; when the track is lost it
+starts over with the next face, and when time runs out it fails (`restart()` gives a new
+order).
 
 Left and right are the person's own: a camera image is not mirrored, so a head turned to the
 person's left shows its nose right of the eyes' middle (`quality.yaw_ratio` > 0).
@@ -19,7 +20,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from face_recognizer.analysers.liveness import FaceLiveness
+import numpy as np
+
+from face_recognizer.analysers.liveness import BlinkLiveness, FaceLiveness, Landmarker
+from face_recognizer.tracker import Tracker
+from face_recognizer.types import Detections, Match
 
 STEPS = ("blink", "left", "right")
 PROMPTS = {"blink": "Blink", "left": "Turn your head left", "right": "Turn your head right"}
@@ -120,8 +125,7 @@ class Challenge:
                 return self.state()
             track, _, live = max(candidates, key=lambda f: f[1])
             self._track, self._yaw0, self._blinks0 = track, live.yaw, live.blinks
-            if self._start is None:
-                self._start = timestamp
+            self._start = timestamp  # each face gets the whole time limit
             return self.state()
         live = followed[0][2]
         step = self.steps[self._step]
@@ -154,3 +158,36 @@ class Challenge:
             track=self._track,
             seconds_left=max(0.0, left if self._start is not None else self.time_limit),
         )
+
+
+class ChallengeSession:
+    """A challenge on raw detections, for loops that do not track faces themselves
+    (`register`, `verify --reference`): follows the faces with a `Tracker`, judges their
+    blinks with a `BlinkLiveness` that keeps counting after the first, and feeds `Challenge`.
+
+    Args:
+        landmarker: (image, xyxy) -> (N, 106, 2) points, e.g. `engine.landmarks_106`.
+        challenge: the challenge to run; a random-order `Challenge()` when None.
+    """
+
+    def __init__(self, landmarker: Landmarker, challenge: Challenge | None = None) -> None:
+        self.challenge = challenge or Challenge()
+        self.liveness = BlinkLiveness(landmarker, judge_live=True)
+        self.tracker = Tracker()
+
+    def update(
+        self, image: np.ndarray, timestamp: float, detections: Detections
+    ) -> tuple[ChallengeState, tuple[int | None, ...]]:
+        """The challenge's state after this frame, and each detection's track id."""
+        tracks = self.tracker.update(detections, lambda idx: [Match(None, 0.0, 0)] * len(idx))
+        ids = tuple(t.id for t in tracks)
+        states = self.liveness.update(image, timestamp, ids, detections.xyxy, detections.landmarks)
+        sides = detections.box_wh.min(axis=1) if len(detections) else np.zeros(0)
+        faces = [(ids[i], float(sides[i]), states[i]) for i in range(len(ids))]
+        return self.challenge.update(timestamp, faces), ids
+
+    def restart(self) -> None:
+        """A new challenge (new order), forgetting the faces followed so far."""
+        self.challenge.restart()
+        self.liveness.reset()
+        self.tracker.reset()

@@ -106,12 +106,14 @@ def eye_openness(points: np.ndarray) -> np.ndarray:
         ],
         axis=1,
     )
-    return gaps / scale[:, None]
+    openness: np.ndarray = gaps / scale[:, None]
+    return openness
 
 
 def _grey_crop(image: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
     crop = align_faces(image, np.asarray(landmarks5, dtype=np.float32)[None], CROP)[0]
-    return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    grey: np.ndarray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return grey
 
 
 def _change(a: np.ndarray, b: np.ndarray) -> float:

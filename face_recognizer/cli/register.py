@@ -59,6 +59,20 @@ def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str
     is_flag=True,
     help="Register from the photo files and folders given after it, without a window.",
 )
+@click.option(
+    "--liveness",
+    is_flag=True,
+    help="Refuse snaps until the face in view passes a liveness challenge (blink, turn the "
+    "head left and right, in a random order) within 20 s; photos are then taken of that face.",
+)
+@click.option(
+    "--challenge",
+    "challenge_steps",
+    default=None,
+    metavar="STEPS",
+    help="With --liveness: the steps to ask for, comma-separated, in this order "
+    "(blink, left, right; default all three in a random order).",
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
 @SAME_PHOTO_OK
 @db_option
@@ -71,6 +85,8 @@ def register(
     same_photo_ok: bool,
     db: str | None,
     engine_opts: EngineOptions,
+    liveness: bool,
+    challenge_steps: str | None,
 ) -> None:
     """Enrol a person from the camera or from photos.
 
@@ -83,6 +99,7 @@ def register(
       face-recognizer register -n Ana                      # camera 0: S snap, Q finish
       face-recognizer register -n Ana --source clip.mp4    # a video file plays once
       face-recognizer register -n Ana --images ana.jpg photos_of_ana/
+      face-recognizer register -n Ana --liveness           # blink and turn before S counts
     """
     from face_recognizer.store import resolve_db
     from face_recognizer.store.base import normalize_name
@@ -96,12 +113,17 @@ def register(
         raise click.UsageError("--images needs at least one photo file or folder after it.")
     if from_images and source is not None:
         raise click.UsageError("Use either --images or --source, not both.")
+    if from_images and liveness:
+        raise click.UsageError("--liveness needs a camera or a video: photos cannot blink.")
+    steps = parse_steps(challenge_steps) if challenge_steps is not None else None
+    if steps is not None and not liveness:
+        raise click.UsageError("--challenge goes with --liveness.")
     name = normalize_name(name)
     db_dir = resolve_db(db)
     if from_images:
         _register_images(name, paths, db_dir, engine_opts, same_photo_ok)
     else:
-        _register_live(name, source or "0", db_dir, engine_opts)
+        _register_live(name, source or "0", db_dir, engine_opts, liveness, steps)
 
 
 def _register_images(
@@ -143,7 +165,28 @@ def _register_images(
     click.echo(summary_line(name, report.added, stored_before, skipped))
 
 
-def _register_live(name: str, spec: str, db_dir: str | Path, engine_opts: EngineOptions) -> None:
+def parse_steps(text: str) -> list[str]:
+    """`--challenge blink,left` -> ["blink", "left"], or a usage error naming the bad step."""
+    from face_recognizer.analysers.challenge import STEPS
+
+    steps = [s.strip().lower() for s in text.split(",") if s.strip()]
+    bad = [s for s in steps if s not in STEPS]
+    if bad or not steps:
+        raise click.BadParameter(
+            f"{', '.join(bad) or 'nothing'} is not a step; use some of {', '.join(STEPS)}",
+            param_hint="--challenge",
+        )
+    return steps
+
+
+def _register_live(
+    name: str,
+    spec: str,
+    db_dir: str | Path,
+    engine_opts: EngineOptions,
+    liveness: bool = False,
+    steps: list[str] | None = None,
+) -> None:
     from face_recognizer.register import (
         KEYS,
         LiveSession,
@@ -168,8 +211,16 @@ def _register_live(name: str, spec: str, db_dir: str | Path, engine_opts: Engine
                 "new photos will be added.",
                 err=True,
             )
+        challenge = None
+        if liveness:
+            from face_recognizer.analysers.challenge import Challenge, ChallengeSession
+
+            engine.load_landmarks_106()
+            challenge = ChallengeSession(engine.landmarks_106, Challenge(steps))
         with Window(f"Register {name}", KEYS) as window:
-            session = LiveSession(engine, name, frames, window, source_label(spec), stored_before)
+            session = LiveSession(
+                engine, name, frames, window, source_label(spec), stored_before, challenge
+            )
             outcome = session.run()
     if outcome.cancelled:
         click.echo(f"Cancelled: nothing was stored for {name}.", err=True)
