@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 HAMILTON = "videos/hamilton_whitehouse_short.mp4"
 
 
-def _bench(name: str):  # the attack generator lives in bench/, beside the benchmark
+def bench_module(name: str):  # the attack generator lives in bench/, beside the benchmark
     spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
@@ -119,7 +119,7 @@ def test_obama_blinks_in_the_hamilton_clip_and_nobody_else_becomes_live(engine, 
 
 @pytest.mark.parametrize("attack", ["still", "handheld", "bent", "screen"])
 def test_a_photo_held_up_never_becomes_live(engine, attack):
-    make_attacks = _bench("make_attacks")
+    make_attacks = bench_module("make_attacks")
     photo = read_image(sample_path("yaoming.jpg"))
     rng = np.random.default_rng(7)
     frames = make_attacks.render_clip(photo, attack, seconds=3.0, fps=15.0, rng=rng)

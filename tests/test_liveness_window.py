@@ -3,14 +3,13 @@ face that meets the challenge is registered."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 from desktop import press, screenshot, wait_for_screen, wait_for_window
+from test_liveness import bench_module
 from test_register import finish, people, pixels, start
 
 from face_recognizer.images import read_image
@@ -18,20 +17,10 @@ from face_recognizer.register import CHALLENGE, GOOD
 from face_recognizer.samples import sample_path
 from face_recognizer.store.sqlite import DB_FILE
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def attack_clip(path: Path, photo: Path, attack: str, seconds: float) -> Path:
     """A photo held up to the camera (bench/make_attacks.py), written as an .avi."""
-    spec = importlib.util.spec_from_file_location(
-        "make_attacks", REPO / "bench" / "make_attacks.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_attacks"] = module
-    spec.loader.exec_module(module)
-    frames = module.render_clip(
+    frames = bench_module("make_attacks").render_clip(
         read_image(photo), attack, seconds=seconds, fps=10.0, rng=np.random.default_rng(5)
     )
     h, w = frames[0].shape[:2]
