@@ -25,12 +25,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from face_recognizer.analysers.challenge import TURN_DELTA
+from face_recognizer.analysers.challenge import TURN_DELTA, TURN_FRAMES, held_turn
 from face_recognizer.analysers.liveness import BlinkLiveness
 from face_recognizer.engine import Engine
+from face_recognizer.live import Recognizer
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
-from face_recognizer.recognize import Recognizer
 from face_recognizer.sources import open_source
 from face_recognizer.store.sqlite import Gallery
 
@@ -52,8 +52,15 @@ class TrackRecord:
 
     @property
     def yaw_change(self) -> float:
-        """Largest change of the yaw ratio from the track's first frame."""
-        return max((abs(y - self.yaws[0]) for y in self.yaws), default=0.0)
+        """Largest turn from the track's first frame held for TURN_FRAMES frames in a row,
+        as the challenge judges a turn (either direction)."""
+        return max(
+            (
+                abs(held_turn(self.yaws[: i + 1], self.yaws[0]))
+                for i in range(TURN_FRAMES - 1, len(self.yaws))
+            ),
+            default=0.0,
+        )
 
     def covers(self, frame: int, point: tuple[int, int]) -> bool:
         box = self.boxes.get(frame)
@@ -139,7 +146,8 @@ def main() -> None:
                 print(f"ACCEPTED attack: {row['clip']}", flush=True)
 
         print("| presentation | clips judged | accepted (blink) | APCER | clips without a "
-              f"judged face | largest yaw change | clips that turn >= {TURN_DELTA} |")  # fmt: skip
+              f"judged face | largest turn ({TURN_FRAMES} frames) | clips that turn "
+              f">= {TURN_DELTA} |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
         for attack in sorted(judged.keys() | unjudged.keys()):
             n = judged[attack]

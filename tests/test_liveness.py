@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_recognizer.analysers.challenge import TURN_DELTA, Challenge
+from face_recognizer.analysers.challenge import PROMPTS, TURN_DELTA, TURN_FRAMES, Challenge
 from face_recognizer.analysers.liveness import (
     EYE_POINTS,
     MIN_FACE_PX,
@@ -154,23 +154,40 @@ def _face(yaw: float = 0.0, blinks: int = 0) -> FaceLiveness:
 def test_challenge_passes_when_one_track_blinks_and_turns_in_the_asked_order():
     challenge = Challenge(rng=random.Random(3))
     assert sorted(challenge.steps) == ["blink", "left", "right"]
-    t, blinks, yaw = 0.0, 0, 0.05
-    state = challenge.update(t, [(4, 120.0, _face(yaw))])
+    t, blinks, yaw0 = 0.0, 0, 0.05
+    state = challenge.update(t, [(4, 120.0, _face(yaw0))])
     assert state.track == 4
     assert state.prompt != "Passed"
     for step in challenge.steps:
+        assert state.prompt == PROMPTS[step]
         t += 1.0
-        state = challenge.update(t, [(4, 120.0, _face(yaw, blinks))])
-        assert not state.passed  # nothing done yet for this step
+        state = challenge.update(t, [(4, 120.0, _face(yaw0, blinks))])
+        assert state.prompt == PROMPTS[step]  # nothing done yet for this step
         if step == "blink":
             blinks += 1
-        else:
-            yaw = 0.05 + (TURN_DELTA + 0.05) * (1 if step == "left" else -1)
-        t += 0.5
-        state = challenge.update(t, [(4, 120.0, _face(yaw, blinks))])
-        yaw = 0.05
+            state = challenge.update(t + 0.1, [(4, 120.0, _face(yaw0, blinks))])
+            continue
+        turned = yaw0 + (TURN_DELTA + 0.05) * (1 if step == "left" else -1)
+        for i in range(TURN_FRAMES):  # a turn counts when held for TURN_FRAMES frames
+            assert state.prompt == PROMPTS[step]
+            state = challenge.update(t + 0.1 * (i + 1), [(4, 120.0, _face(turned, blinks))])
     assert state.passed
     assert state.prompt == "Passed"
+
+
+def test_a_turn_must_be_held_and_go_the_asked_way():
+    challenge = Challenge(steps=["left"])
+    challenge.update(0.0, [(1, 120.0, _face(0.0))])
+    jitter = [0.0, TURN_DELTA + 0.1, 0.0, TURN_DELTA + 0.1, 0.0, TURN_DELTA + 0.1]
+    for i, yaw in enumerate(jitter):  # single frames beyond the threshold: landmark jitter
+        state = challenge.update(0.1 * (i + 1), [(1, 120.0, _face(yaw))])
+    assert not state.passed
+    for i in range(TURN_FRAMES):  # held to the person's right: the wrong way
+        state = challenge.update(1.0 + 0.1 * i, [(1, 120.0, _face(-TURN_DELTA - 0.1))])
+    assert not state.passed
+    for i in range(TURN_FRAMES):
+        state = challenge.update(2.0 + 0.1 * i, [(1, 120.0, _face(TURN_DELTA + 0.1))])
+    assert state.passed
 
 
 def test_challenge_refuses_a_photo_another_track_and_slowness():
