@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -23,6 +23,9 @@ from face_recognizer.cli.options import (
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import FrameResult
 from face_recognizer.words import plural
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _EMPTY_HINT = (
     "The gallery {db!r} is empty, so everyone shows as Unknown; register someone with "
@@ -80,6 +83,17 @@ _EMPTY_HINT = (
     metavar="N",
     help='Label a stranger seen in N sightings "Visitor <group id>" from then on.',
 )
+@click.option(
+    "--liveness",
+    is_flag=True,
+    help="Judge every tracked face live once it blinks: labels and --json say live / not yet "
+    '/ photo? ("live": true, null, false).',
+)
+@click.option(
+    "--require-live",
+    is_flag=True,
+    help="Name only live faces; others show as 'Unknown (not live)' (implies --liveness).",
+)
 def recognize(
     source: str,
     db: str | None,
@@ -93,6 +107,8 @@ def recognize(
     landmarks: bool,
     no_log: bool,
     auto_enrol: int | None,
+    liveness: bool,
+    require_live: bool,
 ) -> None:
     """Show every face with its name, or Unknown, live.
 
@@ -109,14 +125,19 @@ def recognize(
       face-recognizer recognize --source photos/ --output labelled.gif --no-window
       face-recognizer recognize --source photos/ --csv > faces.csv   # one row per face
       face-recognizer recognize --auto-enrol 3           # "Visitor 7" after 3 sightings
+      face-recognizer recognize --require-live           # a door: names only for live faces
     """
     from face_recognizer.live import (
         KEYS,
         WINDOW_TITLE,
         CallbackSink,
+        Labeler,
         Recognizer,
         Sink,
+        Step,
         VideoOutput,
+        annotate,
+        name_label,
         recognizer_status,
         run,
     )
@@ -145,14 +166,23 @@ def recognize(
             on_connection=lambda message: click.echo(message, err=True),  # lost / back
         )
         recognizer = Recognizer(engine, matcher)
+        label: Labeler = name_label
+        liveness = liveness or require_live
+
+        def draw(image: np.ndarray, result: FrameResult, landmarks: bool) -> None:
+            annotate(image, result, landmarks=landmarks, label=label)
+
         if matcher.people_count == 0:
             click.echo(_EMPTY_HINT.format(db=gallery.location), err=True)
         writer = VideoOutput(output, frames.fps) if output is not None else None
         window = None if no_window else Window(WINDOW_TITLE, KEYS)
 
         def emit(result: FrameResult) -> None:
-            sys.stdout.write(json.dumps(json_object(result, frames.spec), ensure_ascii=False))
-            sys.stdout.write("\n")
+            payload = json_object(result, frames.spec)
+            if liveness:
+                for face_json, face in zip(payload["faces"], result.faces, strict=True):
+                    face_json["live"] = face.data.get("live")
+            sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
             sys.stdout.flush()
 
         sinks: list[Sink] = []
@@ -162,16 +192,23 @@ def recognize(
             sinks.append(CallbackSink(on_result=csv_writer(sys.stdout, frames.spec)))
         if writer is not None:
             sinks.append(writer)
-        step: Any = recognizer
+        step: Step = recognizer
         log = None
         if not no_log:
             log, step, log_sink = _sightings_log(db, frames, recognizer, auto_enrol)
             sinks.append(log_sink)
+        if liveness:
+            from face_recognizer.analysers.step import LivenessStep, liveness_label
+
+            engine.load_landmarks_106()
+            step = LivenessStep(step, engine.landmarks_106, require_live=require_live)
+            label = liveness_label(name_label)
         try:
             report = run(
                 frames,
                 step,
                 sinks=sinks,
+                annotator=draw,
                 status=recognizer_status(recognizer, engine.device.label),
                 window=window,
                 landmarks=landmarks,

@@ -1,0 +1,70 @@
+"""`recognize --liveness / --require-live` through the real CLI: the window (under Xvfb) and
+the --json lines on the Hamilton clip, where Obama blinks at frames 221-224 and nobody else
+is seen blinking."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+from desktop import desktop_env, press, wait_for_screen, wait_for_window
+from test_recognize import CLI, HAMILTON, _cli, _has, clip_db  # noqa: F401 - clip_db: fixture
+
+from face_recognizer.draw import COLORS
+from face_recognizer.live import WINDOW_TITLE
+from face_recognizer.samples import sample_path
+
+
+def test_require_live_names_obama_only_after_his_blink(
+    clip_db: Path,  # noqa: F811 - the fixture imported above
+    datasets: Path,
+    xdisplay: str,
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "recognize", "--ctx", "-1", "--db", str(clip_db.resolve()), "--source",
+         str((datasets / HAMILTON).resolve()), "--require-live", "--json"],
+        env=desktop_env(xdisplay), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        window = wait_for_window(xdisplay, WINDOW_TITLE, proc=proc)
+        before = wait_for_screen(
+            xdisplay, window, lambda im: _has(im, COLORS["unknown"], 300), 60, "orange labels"
+        )
+        assert not _has(before, COLORS["known"], 100)  # Lin-Manuel Miranda: not live, no name
+        cv2.imwrite(str(tmp_path / "not_live.png"), before)
+        live = wait_for_screen(
+            xdisplay, window, lambda im: _has(im, COLORS["known"], 300), 120, "a green label"
+        )
+        cv2.imwrite(str(tmp_path / "live.png"), live)
+        press(xdisplay, window, "q")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) >= 225  # it ran past Obama's blink
+    faces = [(line["frame"], face) for line in lines for face in line["faces"]]
+    assert all(face["live"] in (True, False, None) for _, face in faces)
+    named = [(frame, face) for frame, face in faces if face["name"] is not None]
+    assert named, "nobody was named"
+    assert all(face["name"] == "Barack Obama" and face["live"] is True for _, face in named)
+    assert min(frame for frame, _ in named) >= 224  # not before his eyes reopened
+    lin = [face for frame, face in faces if 82 <= frame <= 210]
+    assert len(lin) >= 120
+    assert all(face["live"] is not True for face in lin)
+
+
+def test_stills_are_never_live(tmp_path: Path) -> None:
+    photo = sample_path("yaoming.jpg")
+    result = _cli("recognize", "--ctx", "-1", "--source", str(photo), "--no-window", "--json",
+                  "--liveness", "--db", str(tmp_path / "db"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 1
+    assert [face["live"] for face in lines[0]["faces"]] == [None]
