@@ -374,3 +374,14 @@ def draw_banner(image: np.ndarray, text: str, swatch: Swatch = NOTICE) -> None:
     y = (h - th) // 2
     cv2.rectangle(image, (x - pad, y - pad), (x + tw + pad, y + th + pad), swatch.bgr, -1)
     put_text(image, text, (x, y + th - size // 4), swatch.ink, size)
+
+
+def draw_note(image: np.ndarray, text: str, swatch: Swatch = NOTICE) -> None:
+    """A short line on a filled tab at the bottom left."""
+    h = image.shape[0]
+    size = int(np.clip(min(image.shape[:2]) / 24, 14, 32))
+    tw, th = text_size(text, size)
+    pad = size // 3
+    top = h - th - 2 * pad
+    image[top:h, : tw + 2 * pad] = swatch.bgr
+    put_text(image, text, (pad, h - pad - size // 4), swatch.ink, size)

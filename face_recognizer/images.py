@@ -24,6 +24,25 @@ IMAGE_SUFFIXES = frozenset(
 )
 
 
+SHOT_CUT_DIFF = 20.0  # mean |difference| (0-255) of 32x18 grey thumbnails that means a new shot
+
+
+def cut_thumbnail(image: np.ndarray) -> np.ndarray:
+    """A 32x18 grey thumbnail of a video frame, for `is_shot_cut`."""
+    h, w = image.shape[:2]
+    step = max(1, min(h, w) // 144)  # subsample first: the thumbnail needs no detail
+    grey = cv2.cvtColor(np.ascontiguousarray(image[::step, ::step]), cv2.COLOR_BGR2GRAY)
+    small: np.ndarray = cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA)
+    return small.astype(np.int16)
+
+
+def is_shot_cut(previous: np.ndarray | None, thumb: np.ndarray) -> bool:
+    """Whether the whole picture changed at once between two `cut_thumbnail`s (a new shot)."""
+    if previous is None:
+        return False
+    return previous.shape != thumb.shape or float(np.abs(thumb - previous).mean()) > SHOT_CUT_DIFF
+
+
 # Pictures above this many pixels are refused before they are decoded: a 30000x30000 PNG of
 # ~100 KB (a "decompression bomb") would otherwise take gigabytes of memory. 50 megapixels
 # is a 8660x5773 photo, above what phone and DSLR cameras take (a 45 MP camera still passes).

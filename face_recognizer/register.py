@@ -31,9 +31,8 @@ from face_recognizer.draw import (
     Swatch,
     draw_banner,
     draw_box,
+    draw_note,
     draw_status,
-    put_text,
-    text_size,
 )
 from face_recognizer.enrol import AlignedFace, align_face, photo_from_array
 from face_recognizer.errors import FaceRecognizerError
@@ -316,7 +315,7 @@ class LiveSession:
         if self._error is not None:
             count = len(self.snaps)
             draw_banner(image, self._error, BAD)
-            _bottom_note(
+            draw_note(
                 image, f"Q keeps the {count} photo{'' if count == 1 else 's'}, Esc discards", BAD
             )
             return image
@@ -327,22 +326,20 @@ class LiveSession:
                 return image
             self._flash = None
         if self._challenge_state is not None and not self._challenge_state.passed:
-            _bottom_note(image, self.challenge_text(), CHALLENGE)
+            draw_note(image, self.challenge_text(), CHALLENGE)
         return image
 
     def challenge_text(self) -> str:
         """The liveness prompt, e.g. `Blink (1/3, 14 s)`."""
+        from face_recognizer.analysers.challenge import prompt_text
+
         state = self._challenge_state
-        if state is None:
-            return ""
-        if state.track is None:
-            return state.prompt
-        return f"{state.prompt} ({state.step + 1}/{len(state.steps)}, {state.seconds_left:.0f} s)"
+        return "" if state is None else prompt_text(state)
 
     def _draw_faces(self, image: np.ndarray, view: _View) -> None:
         check, detections = view.check, view.detections
         if check.reason == "no face":
-            _bottom_note(image, "No face in view", BAD)
+            draw_note(image, "No face in view", BAD)
             return
         if check.reason == "several faces":
             order = np.argsort(-detections.box_wh.min(axis=1))
@@ -357,14 +354,3 @@ class LiveSession:
             if check.usable and self._not_live(view) is not None:
                 label = "liveness check first"
             draw_box(image, detections.xyxy[check.face], label, GOOD if check.usable else BAD)
-
-
-def _bottom_note(image: np.ndarray, text: str, color: Swatch) -> None:
-    """A short line on a filled tab at the bottom left."""
-    h = image.shape[0]
-    size = int(np.clip(min(image.shape[:2]) / 24, 14, 32))
-    tw, th = text_size(text, size)
-    pad = size // 3
-    top = h - th - 2 * pad
-    image[top:h, : tw + 2 * pad] = color.bgr
-    put_text(image, text, (pad, h - pad - size // 4), color.ink, size)

@@ -68,3 +68,20 @@ def test_stills_are_never_live(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 1
     assert [face["live"] for face in lines[0]["faces"]] == [None]
+
+
+def test_verify_reference_with_liveness_says_same_only_after_the_blink(datasets: Path) -> None:
+    refs = datasets / "videos" / "references"
+    result = _cli("verify", "--ctx", "-1", "--reference", str(refs / "Barack_Obama" / "obama.jpg"),
+                  "--source", str(datasets / HAMILTON), "--no-window", "--json", "--liveness",
+                  "--challenge", "blink")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 275
+    same = [(line["frame"], f) for line in lines for f in line["faces"] if f["same_person"]]
+    assert same, "Obama was never accepted"
+    assert min(frame for frame, _ in same) >= 224  # his blink at 221-224, then the eyes reopen
+    assert all(f["live"] is True and f["similarity"] > 0.32 for _, f in same)
+    # without the blink he would have been 'same' from the first frame of his shot (211)
+    close = [line["frame"] for line in lines for f in line["faces"] if f["similarity"] > 0.4]
+    assert min(close) <= 212

@@ -1,6 +1,6 @@
 """The active liveness challenge: blink and turn the head left and right, in a random order.
 
-`Challenge.update(timestamp, faces)` follows one track (the biggest face when it starts) and
+`Challenge.update(timestamp, faces)` follows one track (the first-ranked face when it starts) and
 moves to the next step when the current one is met: "blink" by a new blink of that track
 (`BlinkLiveness` with `judge_live=True` counts them), "left"/"right" by the head's yaw moving
 `TURN_DELTA` from where it was when the challenge started. A still photo, moved around as
@@ -36,7 +36,7 @@ PROMPTS = {"blink": "Blink", "left": "Turn your head left", "right": "Turn your 
 # bench/liveness.py); held over 3 frames, see the README's Liveness table.
 TURN_DELTA = 0.45
 TURN_FRAMES = 3
-# The head must start roughly frontal, so that both turns can be asked of it.
+# With a turn to do, the head must start roughly frontal, so that both turns can be asked.
 MAX_START_YAW = 0.5
 CHALLENGE_SECONDS = 20.0
 
@@ -75,6 +75,13 @@ class ChallengeState:
     failed: bool
     track: int | None
     seconds_left: float
+
+
+def prompt_text(state: ChallengeState) -> str:
+    """What to show: the prompt with the step and the seconds left, e.g. `Blink (1/3, 14 s)`."""
+    if state.track is None or state.passed or state.failed:
+        return state.prompt
+    return f"{state.prompt} ({state.step + 1}/{len(state.steps)}, {state.seconds_left:.0f} s)"
 
 
 class Challenge:
@@ -126,7 +133,9 @@ class Challenge:
     def update(
         self, timestamp: float, faces: Sequence[tuple[int | None, float, FaceLiveness]]
     ) -> ChallengeState:
-        """Feed one frame: (track id, face side in px, liveness) for each face in view."""
+        """Feed one frame: (track id, rank, liveness) for each face in view. A new challenge
+        follows the face of highest rank (its size in pixels; `LivenessStep` puts faces that
+        match the person sought first)."""
         self._now = timestamp
         if self.passed or self._failed:
             return self.state()
@@ -137,7 +146,12 @@ class Challenge:
         if self._track is not None and not followed:  # lost: start over with the next face
             self._track, self._step = None, 0
         if self._track is None:
-            candidates = [f for f in faces if f[0] is not None and abs(f[2].yaw) <= MAX_START_YAW]
+            turns = any(step != "blink" for step in self.steps)
+            candidates = [
+                f
+                for f in faces
+                if f[0] is not None and (not turns or abs(f[2].yaw) <= MAX_START_YAW)
+            ]
             if not candidates:
                 return self.state()
             track, _, live = max(candidates, key=lambda f: f[1])

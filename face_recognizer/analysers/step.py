@@ -21,6 +21,7 @@ import numpy as np
 from face_recognizer.analysers.challenge import Challenge, ChallengeState
 from face_recognizer.analysers.liveness import BlinkLiveness, FaceLiveness, Landmarker
 from face_recognizer.draw import COLORS, Color
+from face_recognizer.images import cut_thumbnail, is_shot_cut
 from face_recognizer.tracker import Tracker
 from face_recognizer.types import Detections, Frame, FrameResult, Match, Track, TrackEnd
 
@@ -61,11 +62,13 @@ class LivenessStep:
         self.liveness = BlinkLiveness(landmarker, judge_live=challenge is not None)
         self.challenge_state: ChallengeState | None = None
         self._tracker = Tracker()  # for steps whose faces carry no track id
+        self._previous: np.ndarray | None = None  # and the last frame's thumbnail, for cuts
 
     def reset(self) -> None:
         self.step.reset()
         self.liveness.reset()
         self._tracker.reset()
+        self._previous = None
 
     def finish(self) -> tuple[TrackEnd, ...]:
         return self.step.finish()
@@ -77,6 +80,10 @@ class LivenessStep:
         faces = result.faces
         if still:  # one picture cannot blink
             return dataclasses.replace(result, faces=tuple(self._mark(f, None) for f in faces))
+        thumb = cut_thumbnail(frame.image)
+        if is_shot_cut(self._previous, thumb):  # no track of ours goes on into another shot
+            self._tracker.reset()
+        self._previous = thumb
         ids = [f.id for f in faces]
         if faces and any(i is None for i in ids):
             ids = self._track_ids(faces)
@@ -86,20 +93,23 @@ class LivenessStep:
         states = self.liveness.update(frame.image, frame.timestamp, ids, xyxy, five)
         live = [s.live for s in states]
         if self.challenge is not None:
-            live = self._challenge(frame.timestamp, ids, xyxy, states)
+            live = self._challenge(frame.timestamp, faces, xyxy, states)
         faces = tuple(self._mark(f, v) for f, v in zip(faces, live, strict=True))
         return dataclasses.replace(result, faces=faces)
 
     def _challenge(
         self,
         timestamp: float,
-        ids: list[int | None],
+        faces_in: tuple[Track, ...],
         xyxy: np.ndarray,
         states: tuple[FaceLiveness, ...],
     ) -> list[bool | None]:
         assert self.challenge is not None
+        ids = [f.id for f in faces_in]
         sides = np.minimum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
-        faces = [(ids[i], float(sides[i]), states[i]) for i in range(len(ids))]
+        # the face of the person sought (named) first, then the biggest
+        rank = [float(sides[i]) + (1e6 if faces_in[i].name else 0.0) for i in range(len(ids))]
+        faces = [(ids[i], rank[i], states[i]) for i in range(len(ids))]
         state = self.challenge.update(timestamp, faces)
         if state.failed:
             self.challenge.restart()

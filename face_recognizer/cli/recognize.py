@@ -169,8 +169,8 @@ def recognize(
         label: Labeler = name_label
         liveness = liveness or require_live
 
-        def draw(image: np.ndarray, result: FrameResult, landmarks: bool) -> None:
-            annotate(image, result, landmarks=landmarks, label=label)
+        def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
+            annotate(image, result, landmarks=landmarks, label=label, reserved_top=reserved)
 
         if matcher.people_count == 0:
             click.echo(_EMPTY_HINT.format(db=gallery.location), err=True)

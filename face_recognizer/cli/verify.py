@@ -15,6 +15,7 @@ from face_recognizer.cli.options import (
     load_engine,
     threshold_option,
 )
+from face_recognizer.cli.register import parse_steps
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,6 +47,19 @@ _PICK = click.Choice(["only", "largest"])
 @threshold_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per frame live).")
 @click.option("--no-window", is_flag=True, help="Live mode: no window (print results instead).")
+@click.option(
+    "--liveness",
+    is_flag=True,
+    help="Live mode: a face is 'same' only once it passed a liveness challenge (blink, turn "
+    "the head left and right, in a random order, within 20 s).",
+)
+@click.option(
+    "--challenge",
+    "challenge_steps",
+    default=None,
+    metavar="STEPS",
+    help="With --liveness: the steps, comma-separated (blink, left, right).",
+)
 @db_option
 @engine_options
 def verify(
@@ -58,6 +72,8 @@ def verify(
     no_window: bool,
     db: str | None,
     engine_opts: EngineOptions,
+    liveness: bool,
+    challenge_steps: str | None,
 ) -> None:
     """Say whether two photos show the same person, or watch a camera for one person.
 
@@ -66,6 +82,7 @@ def verify(
       face-recognizer verify ana1.jpg ana2.jpg
       face-recognizer verify group.jpg ana.jpg --pick largest --json
       face-recognizer verify --reference ana.jpg --source 0   # Q quits, S saves a snapshot
+      face-recognizer verify --reference ana.jpg --liveness   # blink and turn to be 'same'
     """
     from face_recognizer.verify import resolve_threshold
 
@@ -73,6 +90,11 @@ def verify(
         raise click.UsageError("Give two photos, or --reference PHOTO for the live mode.")
     if reference is not None and photos:
         raise click.UsageError("Give either two photos or --reference, not both.")
+    if (liveness or challenge_steps) and reference is None:
+        raise click.UsageError("--liveness goes with --reference: photos cannot blink.")
+    if challenge_steps is not None and not liveness:
+        raise click.UsageError("--challenge goes with --liveness.")
+    steps = parse_steps(challenge_steps) if challenge_steps is not None else None
     value, _ = resolve_threshold(threshold, db)
     engine = load_engine(engine_opts)
     if reference is None:
@@ -85,7 +107,7 @@ def verify(
             verdict = "same person" if result.same_person else "different people"
             click.echo(f"similarity {result.similarity:.3f}: {verdict} (threshold {value:.3f})")
         return
-    _verify_live(engine, reference, source, pick, value, as_json, no_window)
+    _verify_live(engine, reference, source, pick, value, as_json, no_window, liveness, steps)
 
 
 def _verify_live(
@@ -96,16 +118,39 @@ def _verify_live(
     threshold: float,
     as_json: bool,
     no_window: bool,
+    liveness: bool = False,
+    steps: list[str] | None = None,
 ) -> None:
     """`verify --reference`: the live loop of `recognize` with a `Verifier` step."""
+    from face_recognizer.draw import COLORS
     from face_recognizer.images import read_image
-    from face_recognizer.live import CallbackSink, Verifier, annotate, run, verdict_label
+    from face_recognizer.live import (
+        CallbackSink,
+        Labeler,
+        Step,
+        Verifier,
+        annotate,
+        run,
+        verdict_label,
+    )
     from face_recognizer.sources import open_source
     from face_recognizer.verify import reference_face
     from face_recognizer.window import LIVE_KEYS, Window
 
     ref = reference_face(engine, read_image(reference), pick=pick, label=reference.name)  # type: ignore[arg-type]
-    step = Verifier(engine, ref.embedding, threshold, reference.name)
+    step: Step = Verifier(engine, ref.embedding, threshold, reference.name)
+    label: Labeler = verdict_label
+    checked = None
+    if liveness:
+        from face_recognizer.analysers.challenge import Challenge, prompt_text
+        from face_recognizer.analysers.step import LivenessStep, liveness_label
+        from face_recognizer.draw import draw_note
+
+        engine.load_landmarks_106()
+        checked = LivenessStep(
+            step, engine.landmarks_106, require_live=True, challenge=Challenge(steps)
+        )
+        step, label = checked, liveness_label(verdict_label)
     status = (
         f"reference {reference.name} | threshold {threshold:.2f} | Q quit, S snapshot, L landmarks"
     )
@@ -118,8 +163,9 @@ def _verify_live(
                     "box": face["box"],
                     "similarity": face["similarity"],
                     "same_person": bool(face["name"]),
+                    **({"live": track.data.get("live")} if liveness else {}),
                 }
-                for face in payload["faces"]
+                for face, track in zip(payload["faces"], result.faces, strict=True)
             ]
             where = source if result.source is None else result.source
             click.echo(json.dumps({"frame": result.index, "source": where, "faces": faces}))
@@ -128,7 +174,10 @@ def _verify_live(
             click.echo(f"frame {result.index}: {text or 'no face'}")
 
     def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
-        annotate(image, result, landmarks=landmarks, label=verdict_label, reserved_top=reserved)
+        annotate(image, result, landmarks=landmarks, label=label, reserved_top=reserved)
+        if checked is not None and checked.challenge_state is not None:
+            state = checked.challenge_state
+            draw_note(image, prompt_text(state), COLORS["known" if state.passed else "banner"])
 
     window = None if no_window else Window(f"face-recognizer verify: {reference.name}", LIVE_KEYS)
     try:
