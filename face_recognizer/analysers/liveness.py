@@ -52,8 +52,9 @@ MOUTH_POINTS = tuple(range(52, 72))
 MIN_FACE_PX = 60.0
 # A dip: the openness of both eyes (each over its own open level), averaged, at most
 # DIP_RATIO, and each eye at most EACH_EYE_RATIO (a blink closes both eyes). Obama's blink
-# measures 0.54 (eyes 0.37 and 0.72); 300 generated photo attacks (bench/make_attacks.py)
-# go down to 0.69 on single frames of landmark jitter, which the pixel test below rejects.
+# measures 0.54 (eyes 0.37 and 0.72); among the first 36 generated photo attack clips
+# (bench/make_attacks.py) single frames of landmark jitter go down to 0.69, which the noise
+# and pixel tests below reject (none of all 300 attack clips became live).
 DIP_RATIO = 0.7
 EACH_EYE_RATIO = 0.8
 # ... and at least NOISE_K robust standard deviations (1.4826 x median absolute deviation) of
@@ -72,9 +73,9 @@ MIN_HISTORY = 5
 # The pixels must agree: at the dip's deepest frame the eye regions of the aligned crop must
 # differ from the last open frame (1 - normalised correlation) by EYE_CHANGE_FACTOR times
 # the track's usual frame-to-frame eye change (at least MIN_USUAL_CHANGE) and by at least
-# MIN_EYE_CHANGE. Obama's closed eyes: 0.069, 14x his usual 0.005; the attack frames whose
-# landmarks dipped below 0.8: 0.3-2.3x their usual change (a still crop barely changes, and
-# a jittered one changes as much on every frame as on the "dip").
+# MIN_EYE_CHANGE. Obama's closed eyes: 0.069, 14x his usual 0.005; the frames of those 36
+# attack clips whose landmarks dipped below 0.8: 0.3-2.3x their usual change (a still crop
+# barely changes, and a jittered one changes as much on every frame as on the "dip").
 EYE_CHANGE_FACTOR = 4.0
 MIN_USUAL_CHANGE = 0.005
 MIN_EYE_CHANGE = 0.03
