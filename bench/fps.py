@@ -21,6 +21,9 @@ Then the cost of logging sightings (`recognize` stores one per ended track unles
 the same run, with the median of the on/off FPS ratios (`--log-only` skips the rest), and
 the share of the run's time the writer thread spent on the CPU (what it can take from the
 live loop on a machine with no core to spare: steadier than the FPS ratio on a busy machine).
+
+Last, the cost of `recognize --liveness`: ours and ours wrapped in `LivenessStep`, one after
+the other on each clip in the same run, and the FPS ratio (`--liveness-only` skips the rest).
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline_naive import NaiveRecognizer, frames
 
+from face_recognizer.analysers.step import LivenessStep
 from face_recognizer.engine import Engine, cpu_threads
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
-from face_recognizer.live import CallbackSink, Levers, Recognizer, Sink, run
+from face_recognizer.live import CallbackSink, Levers, Recognizer, Sink, Step, run
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
 from face_recognizer.sightings.log import SightingLog
@@ -105,16 +109,20 @@ def whole_process(command: list[str]) -> float:
 
 
 def bench_ours(
-    recognizer: Recognizer, video: Path, log_db: Path | None = None
+    recognizer: Recognizer, video: Path, log_db: Path | None = None, step: Step | None = None
 ) -> tuple[float, list[set[str]], int, int]:
-    """FPS of `run` over the clip, with a sightings log into the gallery `log_db` if given."""
+    """FPS of `run` over the clip, with a sightings log into the gallery `log_db` if given;
+    `step` (default: the recognizer itself) is what runs, as `recognize` runs it."""
+    step = step or recognizer
     with open_source(str(video)) as source:  # untimed warm-up, as for the baseline
         for i, frame in enumerate(source):
-            recognizer.process(frame)
+            step.process(frame)
             if i + 1 == WARMUP_FRAMES:
                 break
     names: list[set[str]] = []
-    recognizer.reset()
+    step.reset()
+    if isinstance(step, LivenessStep):
+        step.liveness.landmark_runs = 0  # count the timed frames only
     coarse_before = recognizer.coarse_frames
     start = time.perf_counter()
     with open_source(str(video)) as source:
@@ -130,7 +138,7 @@ def bench_ours(
             )
             sinks.append(CallbackSink(on_track_end=log.on_track_end))
         try:
-            report = run(source, recognizer, sinks=sinks)
+            report = run(source, step, sinks=sinks)
         finally:
             if log_db is not None:
                 log.close()  # the writer's last batch counts: it is part of the run
@@ -146,8 +154,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[cpu_threads()])
     parser.add_argument("--log-pairs", type=int, default=3, help="Sightings log off/on pairs.")
     parser.add_argument("--log-only", action="store_true", help="Only the sightings log rows.")
+    parser.add_argument(
+        "--liveness-only", action="store_true", help="Only the recognize --liveness cost rows."
+    )
     args = parser.parse_args()
     videos = args.datasets / "videos"
+    if args.liveness_only:
+        liveness_cost(videos, max(args.threads))
+        return
     if args.log_only:
         log_cost(videos, max(args.threads), args.log_pairs)
         return
@@ -209,6 +223,27 @@ def main() -> None:
             )  # fmt: skip
             print(f"| {clip} | {seed:.1f} | {mine:.1f} | {seed / mine:.2f} |", flush=True)
     log_cost(videos, max(args.threads), args.log_pairs)
+    liveness_cost(videos, max(args.threads))
+
+
+def liveness_cost(videos: Path, threads: int) -> None:
+    """Ours, then ours wrapped in `LivenessStep` (as `recognize --liveness`), on each clip in
+    the same run: FPS, their ratio, and the faces the landmark model ran on."""
+    print("\n| clip | pipeline | FPS | landmark runs (faces) | FPS vs without liveness "
+          "| correctness |\n|---|---|---|---|---|---|")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="fps-live-") as tmp:
+        engine = Engine(find_pack(), ctx=-1, threads=threads)
+        gallery = Gallery(Path(tmp) / "db")
+        enrol_references(engine, gallery, videos / "references")
+        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        for clip in (HAMILTON, PEDESTRIANS):
+            fps, names, _, _ = bench_ours(recognizer, videos / clip)
+            print(f"| {clip} | ours | {fps:.1f} | 0 | 1.00 | {figures(clip, names)} |")
+            checked = LivenessStep(recognizer, engine.landmarks_106)
+            live_fps, names, _, _ = bench_ours(recognizer, videos / clip, step=checked)
+            print(f"| {clip} | ours + --liveness | {live_fps:.1f} | "
+                  f"{checked.liveness.landmark_runs} | {live_fps / fps:.2f} | "
+                  f"{figures(clip, names)} |", flush=True)  # fmt: skip
 
 
 def log_cost(videos: Path, threads: int, pairs: int) -> None:
