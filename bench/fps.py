@@ -45,7 +45,15 @@ from face_recognizer.analysers.step import LivenessStep
 from face_recognizer.engine import Engine, cpu_threads
 from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
-from face_recognizer.live import CallbackSink, Levers, Recognizer, Sink, Step, run
+from face_recognizer.live import (
+    LIVENESS_LEVERS,
+    CallbackSink,
+    Levers,
+    Recognizer,
+    Sink,
+    Step,
+    run,
+)
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
 from face_recognizer.sightings.log import SightingLog
@@ -235,12 +243,14 @@ def liveness_cost(videos: Path, threads: int) -> None:
         engine = Engine(find_pack(), ctx=-1, threads=threads)
         gallery = Gallery(Path(tmp) / "db")
         enrol_references(engine, gallery, videos / "references")
-        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        matcher = Matcher(gallery, engine.pack.recognizer_id)
+        recognizer = Recognizer(engine, matcher)
+        needs = Recognizer(engine, matcher, levers=LIVENESS_LEVERS)  # as recognize --liveness
         for clip in (HAMILTON, PEDESTRIANS):
             fps, names, _, _ = bench_ours(recognizer, videos / clip)
             print(f"| {clip} | ours | {fps:.1f} | 0 | 1.00 | {figures(clip, names)} |")
-            checked = LivenessStep(recognizer, engine.landmarks_106)
-            live_fps, names, _, _ = bench_ours(recognizer, videos / clip, step=checked)
+            checked = LivenessStep(needs, engine.landmarks_106)
+            live_fps, names, _, _ = bench_ours(needs, videos / clip, step=checked)
             print(f"| {clip} | ours + --liveness | {live_fps:.1f} | "
                   f"{checked.liveness.landmark_runs} | {live_fps / fps:.2f} | "
                   f"{figures(clip, names)} |", flush=True)  # fmt: skip

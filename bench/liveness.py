@@ -28,7 +28,7 @@ from pathlib import Path
 from face_recognizer.analysers.challenge import TURN_DELTA, TURN_FRAMES, held_turn
 from face_recognizer.analysers.liveness import BlinkLiveness
 from face_recognizer.engine import Engine
-from face_recognizer.live import Recognizer
+from face_recognizer.live import LIVENESS_LEVERS, Recognizer
 from face_recognizer.matcher import Matcher
 from face_recognizer.models import find_pack
 from face_recognizer.sources import open_source
@@ -123,7 +123,9 @@ def main() -> None:
     engine = Engine(find_pack(), ctx=-1)
     with tempfile.TemporaryDirectory(prefix="liveness-gallery-") as tmp:
         gallery = Gallery(Path(tmp) / "db")
-        recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
+        recognizer = Recognizer(
+            engine, Matcher(gallery, engine.pack.recognizer_id), levers=LIVENESS_LEVERS
+        )
         liveness = BlinkLiveness(engine.landmarks_106)
 
         rows = list(csv.DictReader((args.attacks / "attacks.csv").open()))

@@ -116,6 +116,10 @@ class Levers:
     close: bool = True
 
 
+# recognize --liveness: blinks are judged on real detections of every frame, not on predicted
+# boxes or a 48 px mosaic (with those, Obama's blink in the Hamilton clip is not seen)
+LIVENESS_LEVERS = Levers(roi=False, coast=False)
+
 SCAN_EVERY = 6  # video frames between two whole-frame scans when tracking by regions
 MAX_COAST = 1  # predicted frames in a row between two detections
 COAST_MAX_DIFF = 6.0  # thumbnail change (0-255) above which a frame is detected, not predicted

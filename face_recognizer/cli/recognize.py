@@ -129,6 +129,7 @@ def recognize(
     """
     from face_recognizer.live import (
         KEYS,
+        LIVENESS_LEVERS,
         WINDOW_TITLE,
         CallbackSink,
         Labeler,
@@ -165,9 +166,11 @@ def recognize(
             threshold=threshold,
             on_connection=lambda message: click.echo(message, err=True),  # lost / back
         )
-        recognizer = Recognizer(engine, matcher)
-        label: Labeler = name_label
         liveness = liveness or require_live
+        # the eyes need a real detection on every frame: no predicted frames, no region mosaics
+        levers = LIVENESS_LEVERS if liveness else None
+        recognizer = Recognizer(engine, matcher, levers=levers)
+        label: Labeler = name_label
 
         def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
             annotate(image, result, landmarks=landmarks, label=label, reserved_top=reserved)
