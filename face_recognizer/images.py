@@ -1,5 +1,6 @@
 """Still images on disk: reading them into BGR arrays, writing them, hashing them, and the
-`DIR/<person>/<photos>` layout that `import` and `evaluate` read."""
+`DIR/<person>/<photos>` layout that `import` and `evaluate` read; and the grey thumbnail of a
+video frame that tells a shot cut (the live loop and the liveness step share it)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SHOT_CUT_DIFF = 20.0  # mean |difference| (0-255) of 32x18 grey thumbnails that 
 
 
 def cut_thumbnail(image: np.ndarray) -> np.ndarray:
-    """A 32x18 grey thumbnail of a video frame, for `is_shot_cut`."""
+    """A 32x18 grey thumbnail of a video frame, for `thumbnail_change` and `is_shot_cut`."""
     h, w = image.shape[:2]
     step = max(1, min(h, w) // 144)  # subsample first: the thumbnail needs no detail
     grey = cv2.cvtColor(np.ascontiguousarray(image[::step, ::step]), cv2.COLOR_BGR2GRAY)
@@ -36,11 +37,20 @@ def cut_thumbnail(image: np.ndarray) -> np.ndarray:
     return small.astype(np.int16)
 
 
-def is_shot_cut(previous: np.ndarray | None, thumb: np.ndarray) -> bool:
-    """Whether the whole picture changed at once between two `cut_thumbnail`s (a new shot)."""
+def thumbnail_change(previous: np.ndarray | None, thumb: np.ndarray) -> float:
+    """Mean |difference| (0-255) between two `cut_thumbnail`s: infinite when there is no
+    previous one (nothing to compare with), 255 when the frame size changed."""
     if previous is None:
-        return False
-    return previous.shape != thumb.shape or float(np.abs(thumb - previous).mean()) > SHOT_CUT_DIFF
+        return float("inf")
+    if previous.shape != thumb.shape:
+        return 255.0
+    return float(np.abs(thumb - previous).mean())
+
+
+def is_shot_cut(change: float) -> bool:
+    """Whether a `thumbnail_change` means the whole picture changed at once (a new shot); the
+    first frame (infinite change) is not a cut."""
+    return SHOT_CUT_DIFF < change < float("inf")
 
 
 # Pictures above this many pixels are refused before they are decoded: a 30000x30000 PNG of

@@ -40,6 +40,7 @@ from face_recognizer.draw import (
 from face_recognizer.draw import VISITOR as VISITOR_SWATCH
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.gif import GifStream
+from face_recognizer.images import cut_thumbnail, is_shot_cut, thumbnail_change
 from face_recognizer.sources import FrameSource
 from face_recognizer.tracker import Identified, Tracker, iou_matrix, label_stills
 from face_recognizer.types import (
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 
 WINDOW_TITLE = "face-recognizer"
 KEYS = LIVE_KEYS  # Q or Esc quit, S saves a snapshot, L toggles landmarks
-SHOT_CUT_DIFF = 20.0  # mean |difference| (0-255) of 32x18 grey thumbnails that means a new shot
 REFRESH_SECONDS = 1.0  # how often the gallery is checked for changes by other processes
 FULL_DETECT_EVERY = 10  # video frames between two detections at the full --det-size
 COARSE_MIN_FACE_PX = 24  # smallest face (detector-input pixels) that the coarse pass may carry
@@ -87,13 +87,6 @@ class GalleryMatcher(Protocol):
     def match(self, embeddings: np.ndarray) -> Sequence[Match]: ...
 
     def refresh(self) -> bool: ...
-
-
-def _thumbnail(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    step = max(1, min(h, w) // 144)  # subsample first: the thumbnail needs no detail
-    grey = cv2.cvtColor(np.ascontiguousarray(image[::step, ::step]), cv2.COLOR_BGR2GRAY)
-    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,16 +279,11 @@ class Recognizer:
             return FrameResult(
                 frame.index, frame.source, faces, len(detections), timestamp=frame.timestamp
             )
-        thumb = _thumbnail(image)
-        if self._previous is None:
-            change = float("inf")  # nothing to compare with: detect, but nothing to end
-        elif self._previous.shape != thumb.shape:
-            change = 255.0
-        else:
-            change = float(np.abs(thumb - self._previous).mean())
+        thumb = cut_thumbnail(image)
+        change = thumbnail_change(self._previous, thumb)  # inf on the first frame: detect
         self._previous = thumb
         cut: tuple[TrackEnd, ...] = ()
-        if SHOT_CUT_DIFF < change < float("inf"):
+        if is_shot_cut(change):
             cut = self.tracker.end_all(END_CUT)
             self._since_full = FULL_DETECT_EVERY
             self._since_scan = SCAN_EVERY

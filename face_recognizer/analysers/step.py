@@ -21,7 +21,7 @@ import numpy as np
 from face_recognizer.analysers.challenge import Challenge, ChallengeState
 from face_recognizer.analysers.liveness import BlinkLiveness, FaceLiveness, Landmarker
 from face_recognizer.draw import COLORS, Color
-from face_recognizer.images import cut_thumbnail, is_shot_cut
+from face_recognizer.images import cut_thumbnail, is_shot_cut, thumbnail_change
 from face_recognizer.tracker import Tracker
 from face_recognizer.types import Detections, Frame, FrameResult, Match, Track, TrackEnd
 
@@ -81,7 +81,8 @@ class LivenessStep:
         if still:  # one picture cannot blink
             return dataclasses.replace(result, faces=tuple(self._mark(f, None) for f in faces))
         thumb = cut_thumbnail(frame.image)
-        if is_shot_cut(self._previous, thumb):  # no track of ours goes on into another shot
+        # no track of ours goes on into another shot
+        if is_shot_cut(thumbnail_change(self._previous, thumb)):
             self._tracker.reset()
         self._previous = thumb
         ids = [f.id for f in faces]
