@@ -90,3 +90,23 @@ def test_verify_reference_with_liveness_says_same_only_after_the_blink(datasets:
     # without the blink he would have been 'same' from the first frame of his shot (211)
     close = [line["frame"] for line in lines for f in line["faces"] if f["similarity"] > 0.4]
     assert min(close) <= 212
+
+
+def test_verify_reference_with_liveness_text_says_not_live_before_the_blink(
+    datasets: Path,
+) -> None:
+    """Without --json, Obama's face before his blink reads 'not live', not 'different'."""
+    refs = datasets / "videos" / "references"
+    result = _cli("verify", "--ctx", "-1", "--reference", str(refs / "Barack_Obama" / "obama.jpg"),
+                  "--source", str(datasets / HAMILTON), "--no-window", "--liveness",
+                  "--challenge", "blink")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 275
+    not_live = [i for i, line in enumerate(lines) if "not live" in line]
+    same = [i for i, line in enumerate(lines) if "same 0." in line]
+    assert not_live
+    assert same
+    assert min(not_live) <= 212  # his shot starts at 211
+    assert max(not_live) < min(same)  # withheld until the blink, then 'same' while followed
+    assert all(line.startswith(f"frame {i}: ") for i, line in enumerate(lines))

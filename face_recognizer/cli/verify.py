@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from face_recognizer.engine import Engine
-    from face_recognizer.types import FrameResult
+    from face_recognizer.types import FrameResult, Track
 
 _PICK = click.Choice(["only", "largest"])
 
@@ -170,7 +170,7 @@ def _verify_live(
             where = source if result.source is None else result.source
             click.echo(json.dumps({"frame": result.index, "source": where, "faces": faces}))
         elif no_window:
-            text = ", ".join(verdict_label(f)[0] for f in result.faces)
+            text = ", ".join(_verdict(f) for f in result.faces)
             click.echo(f"frame {result.index}: {text or 'no face'}")
 
     def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
@@ -197,3 +197,14 @@ def _verify_live(
             window.close()
     for path in report.snapshots:
         click.echo(f"Snapshot: {path}", err=True)
+
+
+def _verdict(face: Track) -> str:
+    """A live-mode face in words ("same 0.61", "different 0.12"); a face that matches but has
+    not passed the liveness challenge yet (its name withheld) is "not live 0.49"."""
+    from face_recognizer.live import verdict_label
+    from face_recognizer.words import similarity_text
+
+    if face.data.get("withheld"):
+        return f"not live {similarity_text(face.similarity)}"
+    return verdict_label(face)[0]
