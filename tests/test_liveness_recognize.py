@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from test_recognize import CLI, HAMILTON, _cli, clip_db  # noqa: F401 - clip_db: fixture
 
-from face_recognizer.draw import COLORS
+from face_recognizer.draw import KNOWN, PROBLEM
 from face_recognizer.samples import sample_path
 
 
@@ -47,10 +47,10 @@ def test_require_live_names_obama_only_after_his_blink(
     cv2.imwrite(str(tmp_path / "not_live.png"), drawn[150])
     cv2.imwrite(str(tmp_path / "live.png"), drawn[240])
     # Lin-Manuel Miranda (frame 150) is known but not live: an orange label, no green one
-    assert near(drawn[150], COLORS["unknown"]) > 300
-    assert near(drawn[150], COLORS["known"]) < 50
+    assert near(drawn[150], PROBLEM.bgr) > 300
+    assert near(drawn[150], KNOWN.bgr) < 50
     # Obama (frame 240) blinked at 221-224: his green label is drawn
-    assert near(drawn[240], COLORS["known"]) > 300
+    assert near(drawn[240], KNOWN.bgr) > 300
     assert proc.returncode == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 275

@@ -20,7 +20,7 @@ import numpy as np
 
 from face_recognizer.analysers.challenge import Challenge, ChallengeState
 from face_recognizer.analysers.liveness import BlinkLiveness, FaceLiveness, Landmarker
-from face_recognizer.draw import COLORS, Color
+from face_recognizer.draw import PROBLEM, Swatch
 from face_recognizer.images import cut_thumbnail, is_shot_cut, thumbnail_change
 from face_recognizer.tracker import Tracker
 from face_recognizer.types import Detections, Frame, FrameResult, Match, Track, TrackEnd
@@ -136,16 +136,16 @@ class LivenessStep:
         return dataclasses.replace(face, name=name, data=data)
 
 
-Labeler = Callable[[Track], tuple[str, Color]]
+Labeler = Callable[[Track], tuple[str, Swatch]]
 
 
 def liveness_label(base: Labeler) -> Labeler:
     """`base`'s label with the face's liveness after it ("Ana 0.61 | live"); a withheld name
     reads "Unknown (not live)"."""
 
-    def label(face: Track) -> tuple[str, Color]:
+    def label(face: Track) -> tuple[str, Swatch]:
         if face.data.get("withheld"):
-            return "Unknown (not live)", COLORS["unknown"]
+            return "Unknown (not live)", PROBLEM  # known, but cannot be used: not live
         text, color = base(face)
         return f"{text} | {LIVE_TEXT[face.data.get('live')]}", color
 

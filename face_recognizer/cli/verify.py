@@ -122,7 +122,7 @@ def _verify_live(
     steps: list[str] | None = None,
 ) -> None:
     """`verify --reference`: the live loop of `recognize` with a `Verifier` step."""
-    from face_recognizer.draw import COLORS
+    from face_recognizer.draw import KNOWN, NOTICE
     from face_recognizer.images import read_image
     from face_recognizer.live import (
         CallbackSink,
@@ -177,7 +177,7 @@ def _verify_live(
         annotate(image, result, landmarks=landmarks, label=label, reserved_top=reserved)
         if checked is not None and checked.challenge_state is not None:
             state = checked.challenge_state
-            draw_note(image, prompt_text(state), COLORS["known" if state.passed else "banner"])
+            draw_note(image, prompt_text(state), KNOWN if state.passed else NOTICE)
 
     window = None if no_window else Window(f"face-recognizer verify: {reference.name}", LIVE_KEYS)
     try:
