@@ -64,6 +64,15 @@ def decode_png(blob: bytes) -> np.ndarray:
     return image
 
 
+def ids_and_vectors(rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64 (N,), vectors float32 (N, D)) of rows (id, float32 embedding bytes)."""
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    if not rows:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    vectors = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.float32)
+    return ids, vectors.reshape(len(rows), -1).copy()
+
+
 @dataclass(frozen=True, slots=True)
 class EnrolFace:
     """One face to store.

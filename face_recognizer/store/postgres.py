@@ -38,22 +38,14 @@ from face_recognizer.errors import GalleryError, GalleryUnavailableError
 from face_recognizer.store.base import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
-    REINDEX_HINT,
     SCHEMA_VERSION,
     AddResult,
-    ApiKey,
     EnrolFace,
-    EnrolledPhoto,
     FaceRecord,
-    NewSighting,
-    Sighting,
-    Store,
-    StoredCrop,
-    decode_png,
     encode_png,
     normalize_name,
 )
-from face_recognizer.types import Person
+from face_recognizer.store.sql import ALL_TABLES, SqlStore
 
 DIALECT = "postgresql"
 CONNECT_SECONDS = 5  # a server that does not answer within this is "unreachable"
@@ -169,7 +161,7 @@ def _connect(url: str) -> Any:
         raise GalleryError(f"{redact(url)!r} cannot be opened: {_reason(url, exc)}.") from exc
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlStore):
     """The gallery in the PostgreSQL database named by `url` (see the module docstring).
 
     Args:
@@ -182,6 +174,10 @@ class PostgresStore(Store):
         GalleryError: the server cannot be reached, refuses the login, the database holds
             another program's tables, or a gallery from a newer version. Nothing is written.
     """
+
+    PLACEHOLDER = "%s"
+    BY_NAME = ' COLLATE "C"'
+    LOCK_PERSON = " FOR UPDATE OF p"  # another station may be removing the same person
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_SIZE) -> None:
         self.url = url
@@ -266,6 +262,30 @@ class PostgresStore(Store):
         """A transaction on this thread's connection, yielding the connection."""
         with self.transaction():
             yield self._local.conn
+
+    # -- what SqlStore asks of a dialect ---------------------------------------------------
+    _read = _conn
+
+    @contextlib.contextmanager
+    def _blobs(self) -> Iterator[Any]:
+        with self._conn() as conn, conn.cursor(binary=True) as cur:
+            yield cur
+
+    def _time(self, value: Any) -> datetime:
+        return value  # type: ignore[no-any-return]
+
+    def _time_arg(self, when: datetime) -> datetime:
+        return when
+
+    def _any(self, column: str, ids: Sequence[int]) -> tuple[str, list[int]]:
+        return f"{column} = ANY(%s)", [int(i) for i in ids]
+
+    def _insert_id(self, conn: Any, sql: str, args: Sequence[Any]) -> int:
+        return int(conn.execute(sql + " RETURNING id", args).fetchone()[0])
+
+    def _executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with conn.cursor() as cur:  # one pipelined batch
+            cur.executemany(sql, rows)
 
     def close(self) -> None:
         self._closing.set()
@@ -450,66 +470,28 @@ class PostgresStore(Store):
                 (recognizer_id, recognizer_id),
             ).fetchone()
         others = self.recognizer_ids() if row[0] else {}
-        others.pop(recognizer_id, None)
-        if others:
-            raise GalleryError(
-                f"The gallery {self.location!r} holds embeddings of another model pack "
-                f"({', '.join(sorted(others))}).",
-                hint=REINDEX_HINT,
-            )
+        self._refuse_other_packs(others, recognizer_id)
         with self._conn() as conn:
             row = conn.execute(
                 "SELECT octet_length(embedding) FROM faces WHERE recognizer_id = %s LIMIT 1",
                 (recognizer_id,),
             ).fetchone()
-        sizes = {f.embedding.nbytes for f in faces} | ({int(row[0])} if row else set())
-        if len(sizes) > 1:
-            raise GalleryError("Embeddings of different sizes cannot share one gallery.")
+        self._refuse_mixed_sizes(faces, None if row is None else int(row[0]))
 
-    def _person_id(self, conn: Any, name: str) -> int:
-        row = conn.execute("SELECT id FROM people WHERE name = %s", (name,)).fetchone()
-        if row is None:
-            raise GalleryError(
-                f"{name!r} is not in the gallery.",
-                hint="`face-recognizer people list` shows who is.",
-            )
-        return int(row[0])
-
-    def remove_person(self, name: str) -> int:
-        name = normalize_name(name)
-        with self._write() as conn:
-            person_id = self._person_id(conn, name)
-            deleted = conn.execute("DELETE FROM faces WHERE person_id = %s", (person_id,))
-            photos = deleted.rowcount
-            conn.execute("DELETE FROM people WHERE id = %s", (person_id,))
-        self._vacuum()
-        return int(photos)
-
-    def _vacuum(self) -> None:
+    def _purge(self, tables: str = ALL_TABLES) -> None:
         """Make the server drop the removed rows now (VACUUM), not at some later autovacuum:
         a person removed is gone from the tables' pages too. Inside an open transaction it
         is left to autovacuum (VACUUM cannot run in one)."""
         if getattr(self._local, "conn", None) is None:
             with self._conn() as conn:
-                conn.execute("VACUUM people, faces, sightings")
+                conn.execute(f"VACUUM {tables}")
 
-    def rename_person(self, old: str, new: str) -> None:
-        old, new = normalize_name(old), normalize_name(new)
-        with self._write() as conn:
-            person_id = self._person_id(conn, old)
-            if old == new:
-                return
-            if conn.execute("SELECT 1 FROM people WHERE name = %s", (new,)).fetchone():
-                raise GalleryError(
-                    f"{new!r} is already in the gallery.",
-                    hint="Remove one of them first with `face-recognizer people remove`.",
-                )
-            try:
-                with conn.transaction():
-                    conn.execute("UPDATE people SET name = %s WHERE id = %s", (new, person_id))
-            except self._psycopg.errors.UniqueViolation as exc:  # taken meanwhile
-                raise GalleryError(f"{new!r} is already in the gallery.") from exc
-        self._vacuum()  # the old name is personal data too
+    def _set_name(self, conn: Any, person_id: int, new: str) -> None:
+        try:
+            with conn.transaction():
+                conn.execute("UPDATE people SET name = %s WHERE id = %s", (new, person_id))
+        except self._psycopg.errors.UniqueViolation as exc:  # taken meanwhile
+            raise GalleryError(f"{new!r} is already in the gallery.") from exc
 
     def move_faces(self, source: str, target: str) -> int:
         source, target = normalize_name(source), normalize_name(target)
@@ -525,60 +507,7 @@ class PostgresStore(Store):
             conn.execute("DELETE FROM people WHERE id = %s", (from_id,))
         return int(moved)
 
-    def replace_embeddings(
-        self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
-    ) -> None:
-        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-        if vectors.ndim != 2 or len(vectors) != len(face_ids):
-            raise ValueError(f"need one embedding per face id, got {vectors.shape}")
-        with self._write() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE faces SET embedding = %s, recognizer_id = %s WHERE id = %s",
-                [
-                    (v.tobytes(), recognizer_id, int(i))
-                    for i, v in zip(face_ids, vectors, strict=True)
-                ],
-            )
-            stale = conn.execute(
-                "SELECT count(*) FROM faces WHERE recognizer_id <> %s", (recognizer_id,)
-            ).fetchone()[0]
-            if stale:
-                raise GalleryError("The gallery changed while it was re-embedded; run it again.")
-
-    def set_setting(self, key: str, value: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES (%s, %s)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, str(value)),
-            )
-
     # -- reading ---------------------------------------------------------------------------
-    def get_setting(self, key: str) -> str | None:
-        with self._conn() as conn:
-            row = conn.execute("SELECT value FROM settings WHERE key = %s", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def people(self) -> list[Person]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT p.id, p.name, count(f.id), p.created FROM people p"
-                " LEFT JOIN faces f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name"
-                ' COLLATE "C"'
-            ).fetchall()
-        return [Person(int(i), n, int(c), t) for i, n, c, t in rows]
-
-    def person_names(self) -> dict[int, str]:
-        with self._conn() as conn:
-            return {int(i): n for i, n in conn.execute("SELECT id, name FROM people")}
-
-    def recognizer_ids(self) -> dict[str, int]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT recognizer_id, count(*) FROM faces GROUP BY recognizer_id"
-            ).fetchall()
-        return {str(r): int(c) for r, c in rows}
-
     def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
         """As a binary COPY read straight into numpy: every row has the same layout (one
         pack's vectors all have one size), so no Python work per face (`_copy_rows`)."""
@@ -604,33 +533,6 @@ class PostgresStore(Store):
             rows = rows[np.argsort(ids, kind="stable")]
         return rows["person_id"].astype(np.int64), np.ascontiguousarray(rows["embedding"])
 
-    def crops(self) -> list[StoredCrop]:
-        with self._conn() as conn, conn.cursor(binary=True) as cur:
-            rows = cur.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
-        return [StoredCrop(int(i), int(p), decode_png(bytes(b))) for i, p, b in rows]
-
-    def photos_of(self, name: str) -> list[EnrolledPhoto]:
-        with self._conn() as conn, conn.cursor(binary=True) as cur:
-            person_id = self._person_id(conn, normalize_name(name))
-            rows = cur.execute(
-                "SELECT id, source, created, det_score, face_px, blur, crop_png FROM faces"
-                " WHERE person_id = %s ORDER BY id",
-                (person_id,),
-            ).fetchall()
-        return [
-            EnrolledPhoto(int(i), s, t, float(d), float(px), float(b), decode_png(bytes(png)))
-            for i, s, t, d, px, b, png in rows
-        ]
-
-    def source_hashes(self, name: str) -> set[str]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT f.source_hash FROM faces f JOIN people p ON p.id = f.person_id"
-                " WHERE p.name = %s",
-                (normalize_name(name),),
-            ).fetchall()
-        return {str(r[0]) for r in rows}
-
     def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
         crop_column = "f.crop_png" if crops else "NULL"
         # a server-side cursor inside a transaction: rows arrive in batches, not all at once
@@ -646,52 +548,6 @@ class PostgresStore(Store):
             yield from (FaceRecord.from_row(row) for row in cursor)
             cursor.close()
 
-    def settings(self) -> dict[str, str]:
-        with self._conn() as conn:
-            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM settings")}
-
-    def face_count(self) -> int:
-        with self._conn() as conn:
-            return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
-
-    def face_ids(self, person_ids: Sequence[int]) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT person_id, id FROM faces WHERE person_id = ANY(%s) ORDER BY id",
-                ([int(i) for i in person_ids],),
-            ).fetchall()
-        for person_id, face_id in rows:
-            out.setdefault(int(person_id), []).append(int(face_id))
-        return out
-
-    def crop_png(self, face_id: int) -> bytes | None:
-        with self._conn() as conn, conn.cursor(binary=True) as cur:
-            row = cur.execute(
-                "SELECT crop_png FROM faces WHERE id = %s", (int(face_id),)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def remove_face(self, face_id: int) -> tuple[str, int] | None:
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT p.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"
-                " WHERE f.id = %s FOR UPDATE OF p",
-                (int(face_id),),
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute("DELETE FROM faces WHERE id = %s", (int(face_id),))
-            left = int(
-                conn.execute(
-                    "SELECT count(*) FROM faces WHERE person_id = %s", (row[0],)
-                ).fetchone()[0]
-            )
-            if left == 0:
-                conn.execute("DELETE FROM people WHERE id = %s", (row[0],))
-        self._vacuum()
-        return str(row[1]), left
-
     # -- API keys --------------------------------------------------------------------------
     def add_api_key(self, name: str, key_sha256: str, read_only: bool) -> None:
         with self._write() as conn:
@@ -705,141 +561,7 @@ class PostgresStore(Store):
                 f"A key named {name!r} exists already; revoke it first or pick another name."
             )
 
-    def api_keys(self) -> list[ApiKey]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT name, read_only, created FROM api_keys ORDER BY name"
-            ).fetchall()
-        return [ApiKey(str(n), bool(r), c) for n, r, c in rows]
-
-    def remove_api_key(self, name: str) -> bool:
-        with self._write() as conn:
-            return int(conn.execute("DELETE FROM api_keys WHERE name = %s", (name,)).rowcount) > 0
-
-    def api_key_by_hash(self, key_sha256: str) -> ApiKey | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT name, read_only, created FROM api_keys WHERE key_sha256 = %s",
-                (key_sha256,),
-            ).fetchone()
-        return None if row is None else ApiKey(str(row[0]), bool(row[1]), row[2])
-
     # -- sightings -------------------------------------------------------------------------
-    def add_sightings(self, sightings: Sequence[NewSighting]) -> list[int]:
-        ids: list[int] = []
-        with self._write() as conn:
-            people = {n: i for i, n in self.person_names().items()}
-            for row in sightings:
-                found = conn.execute(
-                    "INSERT INTO sightings (source, started, ended, start_pos, end_pos,"
-                    " first_frame, last_frame, person_id, best_similarity, mean_similarity,"
-                    " frames, face_px, recognizer_id, embedding, crop_png)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " RETURNING id",
-                    (
-                        row.source,
-                        row.started,
-                        row.ended,
-                        row.start_pos,
-                        row.end_pos,
-                        int(row.first_frame),
-                        int(row.last_frame),
-                        None if row.name is None else people.get(normalize_name(row.name)),
-                        float(row.best_similarity),
-                        float(row.mean_similarity),
-                        int(row.frames),
-                        float(row.face_px),
-                        row.recognizer_id,
-                        None if row.embedding is None else row.embedding.tobytes(),
-                        None if row.crop is None else encode_png(row.crop),
-                    ),
-                ).fetchone()
-                ids.append(int(found[0]))
-        return ids
-
-    def sightings(
-        self,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        name: str | None = None,
-        unknown: bool = False,
-        source: str | None = None,
-        ids: Sequence[int] | None = None,
-        group_id: int | None = None,
-    ) -> list[Sighting]:
-        where: list[str] = ["TRUE"]
-        args: list[Any] = []
-        if since is not None:
-            where.append("s.started >= %s")
-            args.append(since)
-        if until is not None:
-            where.append("s.started < %s")
-            args.append(until)
-        if name is not None:
-            where.append("p.name = %s")
-            args.append(normalize_name(name))
-        if unknown:
-            where.append("s.person_id IS NULL")
-        if source is not None:
-            where.append("s.source = %s")
-            args.append(source)
-        if group_id is not None:
-            where.append("s.group_id = %s")
-            args.append(int(group_id))
-        if ids is not None:
-            where.append("s.id = ANY(%s)")
-            args.append([int(i) for i in ids])
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT s.id, s.source, s.started, s.ended, s.start_pos, s.end_pos,"
-                " s.first_frame, s.last_frame, p.name, s.best_similarity, s.mean_similarity,"
-                " s.frames, s.face_px, s.group_id"
-                " FROM sightings s LEFT JOIN people p ON p.id = s.person_id"
-                f" WHERE {' AND '.join(where)} ORDER BY s.started, s.id",
-                args,
-            ).fetchall()
-        return [
-            Sighting(
-                source=str(r[1]),
-                started=r[2],
-                ended=r[3],
-                start_pos=r[4],
-                end_pos=r[5],
-                first_frame=int(r[6]),
-                last_frame=int(r[7]),
-                name=r[8],
-                best_similarity=float(r[9]),
-                mean_similarity=float(r[10]),
-                frames=int(r[11]),
-                face_px=float(r[12]),
-                id=int(r[0]),
-                group_id=None if r[13] is None else int(r[13]),
-            )
-            for r in rows
-        ]
-
-    def unknown_embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
-        with self._conn() as conn, conn.cursor(binary=True) as cur:
-            rows = cur.execute(
-                "SELECT id, embedding FROM sightings WHERE person_id IS NULL"
-                " AND embedding IS NOT NULL AND recognizer_id = %s ORDER BY id",
-                (recognizer_id,),
-            ).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        if not rows:
-            return ids, np.zeros((0, 0), dtype=np.float32)
-        vectors = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.float32)
-        return ids, vectors.reshape(len(rows), -1).copy()
-
-    def sighting_crops(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        with self._conn() as conn, conn.cursor(binary=True) as cur:
-            rows = cur.execute(
-                "SELECT id, crop_png FROM sightings WHERE id = ANY(%s) AND crop_png IS NOT NULL",
-                ([int(i) for i in ids],),
-            ).fetchall()
-        return {int(i): decode_png(bytes(png)) for i, png in rows}
-
     def set_sighting_groups(self, groups: Mapping[int, int | None]) -> None:
         with self._write() as conn, conn.cursor() as cur:
             for group in sorted({g for g in groups.values() if g is not None}):
@@ -852,30 +574,6 @@ class PostgresStore(Store):
                 "UPDATE sightings SET group_id = %s WHERE id = %s",
                 [(None if g is None else int(g), int(i)) for i, g in groups.items()],
             )
-
-    def next_group_id(self) -> int:
-        with self._conn() as conn:
-            row = conn.execute("SELECT max(id) FROM unknown_groups").fetchone()
-        return 1 if row[0] is None else int(row[0]) + 1
-
-    def name_sightings(self, ids: Sequence[int], name: str) -> int:
-        with self._write() as conn:
-            person_id = self._person_id(conn, normalize_name(name))
-            changed = conn.execute(
-                "UPDATE sightings SET person_id = %s, group_id = NULL WHERE id = ANY(%s)",
-                (person_id, [int(i) for i in ids]),
-            ).rowcount
-        return int(changed)
-
-    def delete_sightings(self, ids: Sequence[int]) -> int:
-        with self._write() as conn:
-            gone = conn.execute(
-                "DELETE FROM sightings WHERE id = ANY(%s)", ([int(i) for i in ids],)
-            ).rowcount
-        if getattr(self._local, "conn", None) is None:
-            with self._conn() as conn:
-                conn.execute("VACUUM sightings")
-        return int(gone)
 
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"

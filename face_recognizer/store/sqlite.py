@@ -22,6 +22,7 @@ gallery's sizes, and other processes still read while we write (WAL).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -29,6 +30,7 @@ import threading
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,19 +42,14 @@ from face_recognizer.store.base import (
     REINDEX_HINT,
     SCHEMA_VERSION,
     AddResult,
-    ApiKey,
     EnrolFace,
-    EnrolledPhoto,
     FaceRecord,
-    NewSighting,
-    Sighting,
-    Store,
     StoredCrop,
-    decode_png,
     encode_png,
+    ids_and_vectors,
     normalize_name,
 )
-from face_recognizer.types import Person
+from face_recognizer.store.sql import ALL_TABLES, SqlStore
 
 __all__ = [
     "APPLICATION_ID",
@@ -86,15 +83,6 @@ def resolve_db_dir(db: str | Path | None) -> Path:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _ids_and_vectors(rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
-    """(ids int64 (N,), vectors float32 (N, D)) of rows (id, float32 embedding bytes)."""
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    if not rows:
-        return ids, np.zeros((0, 0), dtype=np.float32)
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-    return ids, vectors.reshape(len(rows), -1).copy()
 
 
 def _stamp(when: datetime) -> str:
@@ -160,7 +148,7 @@ def _low_on_space(path: Path) -> bool:
         return False
 
 
-class Gallery(Store):
+class Gallery(SqlStore):
     """The SQLite gallery in folder `db_dir` (see the module docstring).
 
     Args:
@@ -385,6 +373,30 @@ class Gallery(Store):
     def __enter__(self) -> Gallery:
         return self
 
+    # -- what SqlStore asks of a dialect ---------------------------------------------------
+    _read = _use
+    _write = _transaction
+    _blobs = _use
+
+    def _purge(self, tables: str = ALL_TABLES) -> None:
+        self.wipe()
+
+    def _time(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value)
+
+    def _time_arg(self, when: datetime) -> str:
+        return _stamp(when)
+
+    def _any(self, column: str, ids: Sequence[int]) -> tuple[str, str]:
+        """One JSON array parameter: no limit on how many ids, unlike one `?` per id."""
+        return f"{column} IN (SELECT value FROM json_each(?))", json.dumps([int(i) for i in ids])
+
+    def _insert_id(self, conn: Any, sql: str, args: Sequence[Any]) -> int:
+        return int(conn.execute(sql, args).lastrowid or 0)
+
+    def _executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn.executemany(sql, rows)
+
     # -- writing ---------------------------------------------------------------------------
     def add_faces(
         self,
@@ -444,32 +456,12 @@ class Gallery(Store):
     def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None:
         with self._use() as conn:
             others = self.recognizer_ids()
-            others.pop(recognizer_id, None)
-            if others:
-                raise GalleryError(
-                    f"The gallery {self.location!r} holds embeddings of another model pack "
-                    f"({', '.join(sorted(others))}).",
-                    hint=REINDEX_HINT,
-                )
+            self._refuse_other_packs(others, recognizer_id)
             row = conn.execute(
                 "SELECT length(embedding) FROM faces WHERE recognizer_id = ? LIMIT 1",
                 (recognizer_id,),
             ).fetchone()
-        sizes = {f.embedding.nbytes for f in faces} | ({row[0]} if row else set())
-        if len(sizes) > 1:
-            raise GalleryError("Embeddings of different sizes cannot share one gallery.")
-
-    def remove_person(self, name: str) -> int:
-        name = normalize_name(name)
-        with self._transaction() as conn:
-            person_id = self._person_id(name)
-            photos = conn.execute(
-                "SELECT count(*) FROM faces WHERE person_id = ?", (person_id,)
-            ).fetchone()[0]
-            conn.execute("DELETE FROM faces WHERE person_id = ?", (person_id,))
-            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-        self.wipe()
-        return int(photos)
+        self._refuse_mixed_sizes(faces, None if row is None else int(row[0]))
 
     def wipe(self) -> bool:
         """Copy the write-ahead log into the file and empty it, so removed data is gone from
@@ -484,24 +476,10 @@ class Gallery(Store):
         self.wiped = not busy
         return self.wiped
 
-    def rename_person(self, old: str, new: str) -> None:
-        old, new = normalize_name(old), normalize_name(new)
-        with self._transaction() as conn:
-            person_id = self._person_id(old)
-            if old == new:
-                return
-            if conn.execute("SELECT 1 FROM people WHERE name = ?", (new,)).fetchone():
-                raise GalleryError(
-                    f"{new!r} is already in the gallery.",
-                    hint="Remove one of them first with `face-recognizer people remove`.",
-                )
-            conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, person_id))
-        self.wipe()  # the old name is personal data too
-
     def move_faces(self, source: str, target: str) -> int:
         source, target = normalize_name(source), normalize_name(target)
         with self._transaction() as conn:
-            from_id, to_id = self._person_id(source), self._person_id(target)
+            from_id, to_id = self._person_id(conn, source), self._person_id(conn, target)
             moved = conn.execute(
                 "UPDATE OR IGNORE faces SET person_id = ? WHERE person_id = ?", (to_id, from_id)
             ).rowcount
@@ -511,112 +489,14 @@ class Gallery(Store):
         self.wipe()
         return int(moved)
 
-    def replace_embeddings(
-        self, face_ids: Sequence[int], embeddings: np.ndarray, recognizer_id: str
-    ) -> None:
-        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-        if vectors.ndim != 2 or len(vectors) != len(face_ids):
-            raise ValueError(f"need one embedding per face id, got {vectors.shape}")
-        with self._transaction() as conn:
-            conn.executemany(
-                "UPDATE faces SET embedding = ?, recognizer_id = ? WHERE id = ?",
-                [
-                    (v.tobytes(), recognizer_id, int(i))
-                    for i, v in zip(face_ids, vectors, strict=True)
-                ],
-            )
-            stale = conn.execute(
-                "SELECT count(*) FROM faces WHERE recognizer_id != ?", (recognizer_id,)
-            ).fetchone()[0]
-            if stale:
-                raise GalleryError("The gallery changed while it was re-embedded; run it again.")
-
-    def set_setting(self, key: str, value: str) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, str(value)),
-            )
-
     # -- reading ---------------------------------------------------------------------------
-    def get_setting(self, key: str) -> str | None:
-        with self._use() as conn:
-            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _person_id(self, name: str) -> int:
-        with self._use() as conn:
-            row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise GalleryError(
-                f"{name!r} is not in the gallery.",
-                hint="`face-recognizer people list` shows who is.",
-            )
-        return int(row[0])
-
-    def people(self) -> list[Person]:
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT p.id, p.name, count(f.id), p.created FROM people p"
-                " LEFT JOIN faces f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name"
-            ).fetchall()
-        return [Person(int(i), n, int(c), datetime.fromisoformat(t)) for i, n, c, t in rows]
-
-    def person_names(self) -> dict[int, str]:
-        with self._use() as conn:
-            return {int(i): n for i, n in conn.execute("SELECT id, name FROM people")}
-
-    def recognizer_ids(self) -> dict[str, int]:
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT recognizer_id, count(*) FROM faces GROUP BY recognizer_id"
-            ).fetchall()
-        return {str(r): int(c) for r, c in rows}
-
     def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
         with self._use() as conn:
             rows = conn.execute(
                 "SELECT person_id, embedding FROM faces WHERE recognizer_id = ? ORDER BY id",
                 (recognizer_id,),
             ).fetchall()
-        return _ids_and_vectors(rows)
-
-    def crops(self) -> list[StoredCrop]:
-        with self._use() as conn:
-            rows = conn.execute("SELECT id, person_id, crop_png FROM faces ORDER BY id").fetchall()
-        return [StoredCrop(int(i), int(p), decode_png(b)) for i, p, b in rows]
-
-    def photos_of(self, name: str) -> list[EnrolledPhoto]:
-        person_id = self._person_id(normalize_name(name))
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT id, source, created, det_score, face_px, blur, crop_png FROM faces"
-                " WHERE person_id = ? ORDER BY id",
-                (person_id,),
-            ).fetchall()
-        return [
-            EnrolledPhoto(
-                int(i),
-                s,
-                datetime.fromisoformat(t),
-                float(d),
-                float(px),
-                float(b),
-                decode_png(png),
-            )
-            for i, s, t, d, px, b, png in rows
-        ]
-
-    def source_hashes(self, name: str) -> set[str]:
-        name = normalize_name(name)
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT f.source_hash FROM faces f JOIN people p ON p.id = f.person_id"
-                " WHERE p.name = ?",
-                (name,),
-            ).fetchall()
-        return {str(r[0]) for r in rows}
+        return ids_and_vectors(rows)
 
     def export_faces(self, *, crops: bool = True) -> Iterator[FaceRecord]:
         crop = "f.crop_png" if crops else "NULL"
@@ -628,55 +508,6 @@ class Gallery(Store):
             )
             yield from (FaceRecord.from_row(row) for row in rows)
 
-    def settings(self) -> dict[str, str]:
-        with self._use() as conn:
-            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM settings")}
-
-    def face_count(self) -> int:
-        with self._use() as conn:
-            return int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
-
-    def face_ids(self, person_ids: Sequence[int]) -> dict[int, list[int]]:
-        ids = [int(i) for i in person_ids]
-        out: dict[int, list[int]] = {}
-        if not ids:
-            return out
-        marks = ",".join("?" * len(ids))
-        with self._use() as conn:
-            rows = conn.execute(
-                f"SELECT person_id, id FROM faces WHERE person_id IN ({marks}) ORDER BY id", ids
-            ).fetchall()
-        for person_id, face_id in rows:
-            out.setdefault(int(person_id), []).append(int(face_id))
-        return out
-
-    def crop_png(self, face_id: int) -> bytes | None:
-        with self._use() as conn:
-            row = conn.execute(
-                "SELECT crop_png FROM faces WHERE id = ?", (int(face_id),)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def remove_face(self, face_id: int) -> tuple[str, int] | None:
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT p.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"
-                " WHERE f.id = ?",
-                (int(face_id),),
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute("DELETE FROM faces WHERE id = ?", (int(face_id),))
-            left = int(
-                conn.execute(
-                    "SELECT count(*) FROM faces WHERE person_id = ?", (row[0],)
-                ).fetchone()[0]
-            )
-            if left == 0:
-                conn.execute("DELETE FROM people WHERE id = ?", (row[0],))
-        self.wipe()
-        return str(row[1]), left
-
     def add_api_key(self, name: str, key_sha256: str, read_only: bool) -> None:
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
@@ -687,29 +518,6 @@ class Gallery(Store):
                 "INSERT INTO api_keys (name, key_sha256, read_only, created) VALUES (?, ?, ?, ?)",
                 (name, key_sha256, int(read_only), _now()),
             )
-
-    def api_keys(self) -> list[ApiKey]:
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT name, read_only, created FROM api_keys ORDER BY name"
-            ).fetchall()
-        return [ApiKey(str(n), bool(r), datetime.fromisoformat(c)) for n, r, c in rows]
-
-    def remove_api_key(self, name: str) -> bool:
-        with self._transaction() as conn:
-            return conn.execute("DELETE FROM api_keys WHERE name = ?", (name,)).rowcount > 0
-
-    def api_key_by_hash(self, key_sha256: str) -> ApiKey | None:
-        with self._use() as conn:
-            row = conn.execute(
-                "SELECT name, read_only, created FROM api_keys WHERE key_sha256 = ?",
-                (key_sha256,),
-            ).fetchone()
-        return (
-            None
-            if row is None
-            else ApiKey(str(row[0]), bool(row[1]), datetime.fromisoformat(row[2]))
-        )
 
     def schema_version(self) -> int:
         with self._use() as conn:
@@ -728,120 +536,6 @@ class Gallery(Store):
             return self._token
 
     # -- sightings -------------------------------------------------------------------------
-    def add_sightings(self, sightings: Sequence[NewSighting]) -> list[int]:
-        ids: list[int] = []
-        with self._transaction() as conn:
-            people = {n: i for i, n in self.person_names().items()}
-            for row in sightings:
-                cursor = conn.execute(
-                    "INSERT INTO sightings (source, started, ended, start_pos, end_pos,"
-                    " first_frame, last_frame, person_id, best_similarity, mean_similarity,"
-                    " frames, face_px, recognizer_id, embedding, crop_png)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.source,
-                        _stamp(row.started),
-                        _stamp(row.ended),
-                        row.start_pos,
-                        row.end_pos,
-                        int(row.first_frame),
-                        int(row.last_frame),
-                        None if row.name is None else people.get(normalize_name(row.name)),
-                        float(row.best_similarity),
-                        float(row.mean_similarity),
-                        int(row.frames),
-                        float(row.face_px),
-                        row.recognizer_id,
-                        None if row.embedding is None else row.embedding.tobytes(),
-                        None if row.crop is None else encode_png(row.crop),
-                    ),
-                )
-                ids.append(int(cursor.lastrowid or 0))
-        return ids
-
-    def sightings(
-        self,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        name: str | None = None,
-        unknown: bool = False,
-        source: str | None = None,
-        ids: Sequence[int] | None = None,
-        group_id: int | None = None,
-    ) -> list[Sighting]:
-        where: list[str] = ["1 = 1"]
-        args: list[str | int] = []
-        if since is not None:
-            where.append("s.started >= ?")
-            args.append(_stamp(since))
-        if until is not None:
-            where.append("s.started < ?")
-            args.append(_stamp(until))
-        if name is not None:
-            where.append("p.name = ?")
-            args.append(normalize_name(name))
-        if unknown:
-            where.append("s.person_id IS NULL")
-        if source is not None:
-            where.append("s.source = ?")
-            args.append(source)
-        if group_id is not None:
-            where.append("s.group_id = ?")
-            args.append(int(group_id))
-        if ids is not None:
-            where.append(f"s.id IN ({','.join('?' * len(ids))})" if ids else "0 = 1")
-            args.extend(int(i) for i in ids)
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT s.id, s.source, s.started, s.ended, s.start_pos, s.end_pos,"
-                " s.first_frame, s.last_frame, p.name, s.best_similarity, s.mean_similarity,"
-                " s.frames, s.face_px, s.group_id"
-                " FROM sightings s LEFT JOIN people p ON p.id = s.person_id"
-                f" WHERE {' AND '.join(where)} ORDER BY s.started, s.id",
-                args,
-            ).fetchall()
-        return [
-            Sighting(
-                source=str(r[1]),
-                started=datetime.fromisoformat(r[2]),
-                ended=datetime.fromisoformat(r[3]),
-                start_pos=r[4],
-                end_pos=r[5],
-                first_frame=int(r[6]),
-                last_frame=int(r[7]),
-                name=r[8],
-                best_similarity=float(r[9]),
-                mean_similarity=float(r[10]),
-                frames=int(r[11]),
-                face_px=float(r[12]),
-                id=int(r[0]),
-                group_id=None if r[13] is None else int(r[13]),
-            )
-            for r in rows
-        ]
-
-    def unknown_embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
-        with self._use() as conn:
-            rows = conn.execute(
-                "SELECT id, embedding FROM sightings WHERE person_id IS NULL"
-                " AND embedding IS NOT NULL AND recognizer_id = ? ORDER BY id",
-                (recognizer_id,),
-            ).fetchall()
-        return _ids_and_vectors(rows)
-
-    def sighting_crops(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        crops: dict[int, np.ndarray] = {}
-        with self._use() as conn:
-            for i in ids:
-                row = conn.execute(
-                    "SELECT crop_png FROM sightings WHERE id = ? AND crop_png IS NOT NULL",
-                    (int(i),),
-                ).fetchone()
-                if row is not None:
-                    crops[int(i)] = decode_png(row[0])
-        return crops
-
     def set_sighting_groups(self, groups: Mapping[int, int | None]) -> None:
         with self._transaction() as conn:
             now = _now()
@@ -854,30 +548,6 @@ class Gallery(Store):
                 "UPDATE sightings SET group_id = ? WHERE id = ?",
                 [(None if g is None else int(g), int(i)) for i, g in groups.items()],
             )
-
-    def next_group_id(self) -> int:
-        with self._use() as conn:
-            row = conn.execute("SELECT max(id) FROM unknown_groups").fetchone()
-        return 1 if row[0] is None else int(row[0]) + 1
-
-    def name_sightings(self, ids: Sequence[int], name: str) -> int:
-        with self._transaction() as conn:
-            person_id = self._person_id(normalize_name(name))
-            return sum(
-                conn.execute(
-                    "UPDATE sightings SET person_id = ?, group_id = NULL WHERE id = ?",
-                    (person_id, int(i)),
-                ).rowcount
-                for i in ids
-            )
-
-    def delete_sightings(self, ids: Sequence[int]) -> int:
-        with self._transaction() as conn:
-            gone = sum(
-                conn.execute("DELETE FROM sightings WHERE id = ?", (int(i),)).rowcount for i in ids
-            )
-        self.wipe()
-        return gone
 
 
 SqliteStore = Gallery
