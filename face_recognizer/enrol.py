@@ -32,7 +32,16 @@ from face_recognizer.errors import (
     ImageTooLargeError,
 )
 from face_recognizer.images import decode_image, pixels_sha256, prefetch, read_image_bytes
-from face_recognizer.quality import PhotoCheck, check_photo, detect_for_enrolment
+from face_recognizer.matcher import DEFAULT_THRESHOLD
+from face_recognizer.quality import (
+    PhotoCheck,
+    Pick,
+    big_faces,
+    check_face,
+    check_photo,
+    detect_for_enrolment,
+    pick_face,
+)
 from face_recognizer.store.base import (
     NEAR_DUPLICATE_SIMILARITY,
     AddResult,
@@ -80,7 +89,24 @@ TOO_LARGE = "too large"
 DUPLICATE = "already stored"
 TAKEN = "already enrolled as"  # + the name of the person who has the same photo file
 EMBED_BATCH = 32  # crops per recognizer call
+# How a face of a group photo was chosen (`PhotoResult.how`).
+AGREES = "agrees"
+RECURS = "recurs"
+# A face of a group photo is the person's when its mean cosine similarity to their other
+# faces is at least AGREE_MIN and AGREE_MARGIN above the photo's next face. Measured by
+# bench/subject_margin.py (409 photos composed from lfw_dev and celeb5_kaggle, README "##
+# Gallery"): the person's face scored 0.254 at the lowest, the other face 0.166 at the
+# highest, the gap between them 0.177 at the smallest. Both limits sit in those gaps: every
+# composite was taken and no wrong face.
+AGREE_MIN = 0.25
+AGREE_MARGIN = 0.15
+# In group photos with nothing else to compare with, a face "recurs" in another photo when
+# one there is at least this similar: the matcher's same-person threshold (one pair of
+# faces, calibrated on LFW by bench/calibrate_threshold.py).
+RECUR_MIN = DEFAULT_THRESHOLD
 READ_WORKERS = 2
+# Fewer photos than this and `import` says so: the README's figures enrol 3 per person.
+RECOMMENDED_PHOTOS = 3
 
 
 class FaceStore(Protocol):
@@ -97,11 +123,24 @@ class FaceStore(Protocol):
         same_photo_ok: bool = False,
     ) -> AddResult: ...
 
-    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None: ...
-
     def similar_faces(
         self, name: str, faces: Sequence[EnrolFace], recognizer_id: str, threshold: float
     ) -> list[SimilarFace]: ...
+
+    def check_pack(self, recognizer_id: str, faces: Sequence[EnrolFace] = ()) -> None: ...
+
+    def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def person_names(self) -> dict[int, str]: ...
+
+
+def stored_faces(store: FaceStore, name: str, recognizer_id: str) -> np.ndarray:
+    """(N, D) embeddings stored under `name` by `recognizer_id`'s pack (N may be 0)."""
+    ids = [i for i, n in store.person_names().items() if n == name]
+    if not ids:
+        return np.zeros((0, 0), np.float32)
+    person_ids, vectors = store.embeddings(recognizer_id)
+    return np.asarray(vectors, np.float32)[np.isin(np.asarray(person_ids), ids)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +203,13 @@ class PhotoResult:
         check: the quality check, when the photo could be read.
         detail: the full sentence for a photo that could not be read.
         xyxy: (4,) box of the face taken (or checked), in the photo's pixels, else None.
+        faces: how many faces counted in the photo (`quality.big_faces`).
+        how: for a photo of several faces, how the face was chosen: `AGREES` (most similar
+            to the person's other photos), `RECURS` (the face present in most of the
+            person's group photos) or a `pick` ("largest", "center"); else None.
+        agreement: the similarity behind that choice (`AGREES`: mean cosine similarity to
+            the person's other faces; `RECURS`: mean best similarity in the other photos).
+        compared: how many other faces (`AGREES`) or photos (`RECURS`) it was compared with.
     """
 
     source: str
@@ -172,6 +218,10 @@ class PhotoResult:
     check: PhotoCheck | None = None
     detail: str | None = None
     xyxy: np.ndarray | None = None
+    faces: int = 1
+    how: str | None = None
+    agreement: float | None = None
+    compared: int = 0
 
     @property
     def ok(self) -> bool:
@@ -181,10 +231,32 @@ class PhotoResult:
     def path(self) -> Path:
         return Path(self.source)
 
+    def describe(self) -> str:
+        """`ok`, the reason, or for a group photo which face was taken and why, e.g.
+        `ok, the face at 412,96 of 3 (agrees 0.71 with 2 other photos)`."""
+        if self.reason is not None:
+            return self.reason
+        if self.faces < 2 or self.xyxy is None:
+            return "ok"
+        x, y = (round(float(v)) for v in self.xyxy[:2])
+        text = f"ok, the face at {x},{y} of {self.faces}"
+        if self.how == AGREES:
+            what = "other face" if self.compared == 1 else "other faces"
+            return f"{text} (agrees {self.agreement:.2f} with {self.compared} {what})"
+        if self.how == RECURS:
+            what = "other photo" if self.compared == 1 else "other photos"
+            return f"{text} (recurs {self.agreement:.2f} in {self.compared} {what})"
+        return f"{text} (the {self.how} face, as asked)"
+
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"source": self.source, "ok": self.ok, "reason": self.reason}
         if self.xyxy is not None:
             out["box"] = [round(float(v), 1) for v in self.xyxy]
+        out["faces"] = self.faces
+        if self.how is not None:
+            out["chosen_by"] = self.how
+            out["agreement"] = None if self.agreement is None else round(self.agreement, 3)
+            out["compared"] = self.compared
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -200,6 +272,7 @@ class EnrolReport:
         added: faces stored now.
         duplicates: photos not stored again (same content already stored, or given twice).
         created: whether the person is new.
+        stored: the person's photos in the gallery afterwards (before + added).
         similar: stored faces nearly identical to another person's photo (a warning).
     """
 
@@ -208,6 +281,7 @@ class EnrolReport:
     added: int = 0
     duplicates: int = 0
     created: bool = False
+    stored: int = 0
     similar: tuple[SimilarFace, ...] = ()
 
     @property
@@ -231,6 +305,7 @@ class EnrolReport:
             "added": self.added,
             "duplicates": self.duplicates,
             "created": self.created,
+            "stored": self.stored,
             "skipped": dict(self.skipped.most_common()),
             "photos": [p.to_json() for p in self.photos],
             "similar": [
@@ -320,6 +395,50 @@ def examine(engine: Engine, photo: Photo) -> tuple[AlignedFace | None, PhotoChec
     return align_face(engine, photo, work, detections, check), check
 
 
+def align_candidates(
+    engine: Engine,
+    photo: Photo,
+    work: np.ndarray,
+    detections: Detections,
+    checks: Sequence[PhotoCheck],
+) -> tuple[AlignedFace, ...]:
+    """Every checked face of a group photo, aligned whatever its quality: all are embedded
+    to find the person's, and the chosen face's own check decides after."""
+    as_usable = (PhotoCheck(True, None, c.face, c.face_px, c.blur) for c in checks)
+    return tuple(align_face(engine, photo, work, detections, c) for c in as_usable)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A photo of several faces, waiting for the choice of the person's face."""
+
+    slot: int
+    source: str
+    faces: tuple[AlignedFace, ...]  # every face that counts, largest first
+    checks: tuple[PhotoCheck, ...]  # the quality check of each
+    fallback: int | None  # the face `pick` names, when the caller named a rule
+    rule: str | None  # that rule ("largest", "center")
+
+
+def _examine_group(
+    engine: Engine, photo: Photo, slot: int, pick: Pick | None
+) -> tuple[AlignedFace | None, PhotoCheck, _Group | None]:
+    work, detections = detect_for_enrolment(engine, photo.image)
+    check = check_photo(work, detections)
+    if check.reason != "several faces":
+        if not check.usable or check.face is None:
+            return None, check, None
+        return align_face(engine, photo, work, detections, check), check, None
+    indices = big_faces(detections)
+    checks = tuple(check_face(work, detections, i) for i in indices)
+    aligned = align_candidates(engine, photo, work, detections, checks)
+    fallback, rule = None, None
+    if pick in ("largest", "center"):
+        fallback = pick_face(detections[indices], pick, (work.shape[1], work.shape[0]))
+        rule = pick
+    return None, check, _Group(slot, photo.source, aligned, checks, fallback, rule)
+
+
 def embed_faces(engine: Engine, faces: Sequence[AlignedFace]) -> list[EnrolFace]:
     """Embed aligned faces, `EMBED_BATCH` crops per recognizer call."""
     out: list[EnrolFace] = []
@@ -342,22 +461,90 @@ def enrol_face(
     return embed_faces(engine, [aligned])[0], check
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Which face of a group photo is the person's.
+
+    Attributes:
+        index: the chosen face (into the photo's faces), None when none is clearly theirs.
+        agreement: the best face's score (see `PhotoResult.agreement`); nan when there was
+            nothing to compare with.
+        margin: the best score minus the second best.
+        compared: how many faces or photos the scores were measured against.
+        evidence: False when there was nothing to compare with (no reference, and no face
+            of this photo recurs in another), so a `pick` rule may decide.
+    """
+
+    index: int | None
+    agreement: float
+    margin: float
+    compared: int
+    evidence: bool = True
+
+
+def choose_by_reference(candidates: np.ndarray, references: np.ndarray) -> Choice:
+    """The candidate (M, D) most similar on average to the person's references (N, D); taken
+    when its mean similarity is at least `AGREE_MIN` and `AGREE_MARGIN` above the next."""
+    scores = (np.asarray(candidates) @ np.asarray(references).T).mean(axis=1)
+    order = np.argsort(-scores, kind="stable")
+    best = float(scores[order[0]])
+    second = float(scores[order[1]]) if len(order) > 1 else -1.0
+    ok = best >= AGREE_MIN and best - second >= AGREE_MARGIN
+    return Choice(int(order[0]) if ok else None, best, best - second, len(references))
+
+
+def choose_by_recurrence(groups: Sequence[np.ndarray]) -> list[Choice]:
+    """For each group photo (its candidates (M_i, D)), the face that recurs across the other
+    group photos: the one matched (similarity >= `RECUR_MIN`) in the most other photos, then
+    the highest mean best-similarity. Taken only when it recurs in more photos than every
+    other face of the photo."""
+    out: list[Choice] = []
+    for i, mine in enumerate(groups):
+        others = [g for j, g in enumerate(groups) if j != i]
+        if not others:
+            out.append(Choice(None, float("nan"), 0.0, 0, evidence=False))
+            continue
+        best_in = np.stack([(np.asarray(mine) @ np.asarray(g).T).max(axis=1) for g in others])
+        support = (best_in >= RECUR_MIN).sum(axis=0)  # (M,) photos each face recurs in
+        score = best_in.mean(axis=0)
+        order = sorted(range(len(mine)), key=lambda k: (-int(support[k]), -float(score[k])))
+        first, second = order[0], order[1]
+        margin = float(score[first] - score[second])
+        # Two faces that recur equally often (two people in every photo) are ambiguous,
+        # however similar each is to itself: the folder's name cannot tell which is NAME.
+        ok = int(support[first]) >= 1 and int(support[first]) > int(support[second])
+        evidence = int(support[first]) >= 1
+        out.append(
+            Choice(first if ok else None, float(score[first]), margin, len(others), evidence)
+        )
+    return out
+
+
 def check_photos(
     engine: Engine,
     photos: Iterable[Photo | PhotoResult],
     *,
+    name: str | None = None,
     known: set[str] | None = None,
-    on_photo: Callable[[PhotoResult], None] | None = None,
+    references: np.ndarray | None = None,
+    pick: Pick | None = None,
+    on_progress: Callable[[], None] | None = None,
 ) -> list[PhotoResult]:
-    """Check and embed each photo; a `PhotoResult` per photo, in order.
+    """Check and embed each photo of one person; a `PhotoResult` per photo, in order.
+
+    A photo with several faces counts as the person's when one face clearly agrees with
+    the person's single-face photos and `references` (their faces already stored); with
+    none of those, the face that recurs across their group photos; with nothing to compare
+    with, the face `pick` names ("largest" or "center"). Otherwise it is refused:
+    "several faces" (nothing to compare with) or "several faces, none clearly NAME".
 
     `known` holds the hashes already stored: those photos (and a photo given twice) are
-    `DUPLICATE` and not embedded. `on_photo(result)` is called as each photo is checked
-    (before its batch is embedded: `result.face` is None there even when usable).
+    `DUPLICATE` and not embedded. `on_progress()` is called as each photo is examined.
     """
     seen = set(known or ())
     results: list[PhotoResult] = []
-    waiting: list[tuple[int, AlignedFace, PhotoCheck]] = []
+    singles: list[tuple[int, AlignedFace, PhotoCheck]] = []
+    groups: list[_Group] = []
     for item in photos:
         if isinstance(item, PhotoResult):
             result = item
@@ -365,19 +552,90 @@ def check_photos(
             result = PhotoResult(item.source, DUPLICATE)
         else:
             seen.add(item.source_hash)
-            aligned, check = examine(engine, item)
-            if aligned is None:
+            aligned, check, group = _examine_group(engine, item, len(results), pick)
+            if group is not None:
+                groups.append(group)
+                result = PhotoResult(item.source, check.reason, check=check, faces=len(group.faces))
+            elif aligned is None:
                 result = PhotoResult(item.source, check.reason or "unusable", check=check)
             else:
-                waiting.append((len(results), aligned, check))
+                singles.append((len(results), aligned, check))
                 result = PhotoResult(item.source, None, check=check, xyxy=aligned.xyxy)
         results.append(result)
-        if on_photo is not None:
-            on_photo(result)
-    faces = embed_faces(engine, [aligned for _, aligned, _ in waiting])
-    for (slot, aligned, check), face in zip(waiting, faces, strict=True):
+        if on_progress is not None:
+            on_progress()
+    flat = [a for _, a, _ in singles] + [f for g in groups for f in g.faces]
+    embedded = embed_faces(engine, flat)
+    single_faces, group_faces = embedded[: len(singles)], embedded[len(singles) :]
+    for (slot, aligned, check), face in zip(singles, single_faces, strict=True):
         results[slot] = PhotoResult(aligned.source, None, face, check, xyxy=aligned.xyxy)
+    if groups:
+        per_group: list[list[EnrolFace]] = []
+        start = 0
+        for g in groups:
+            per_group.append(group_faces[start : start + len(g.faces)])
+            start += len(g.faces)
+        refs = [f.embedding for f in single_faces]
+        if references is not None and len(references):
+            refs.extend(np.asarray(references, dtype=np.float32))
+        if refs:
+            ref_array = np.stack(refs)
+            choices = [
+                choose_by_reference(np.stack([f.embedding for f in faces]), ref_array)
+                for faces in per_group
+            ]
+            how = AGREES
+        else:
+            choices = choose_by_recurrence(
+                [np.stack([f.embedding for f in faces]) for faces in per_group]
+            )
+            how = RECURS
+        for g, faces, choice in zip(groups, per_group, choices, strict=True):
+            results[g.slot] = _group_result(g, faces, choice, how, name)
     return results
+
+
+def _group_result(
+    group: _Group, faces: Sequence[EnrolFace], choice: Choice, how: str, name: str | None
+) -> PhotoResult:
+    n = len(group.faces)
+    index: int | None = choice.index
+    method: str | None = how
+    if index is None and not choice.evidence and group.fallback is not None:
+        index, method = group.fallback, group.rule
+    if index is None:
+        reason = (
+            "several faces"
+            if not choice.evidence
+            else f"several faces, none clearly {name or 'the person'}"
+        )
+        return PhotoResult(
+            group.source, reason, faces=n, agreement=choice.agreement, compared=choice.compared
+        )
+    check = group.checks[index]
+    aligned = group.faces[index]
+    if not check.usable:
+        return PhotoResult(
+            group.source,
+            check.reason,
+            check=check,
+            xyxy=aligned.xyxy,
+            faces=n,
+            how=method,
+            agreement=choice.agreement,
+            compared=choice.compared,
+        )
+    return PhotoResult(
+        group.source,
+        None,
+        faces[index],
+        check,
+        xyxy=aligned.xyxy,
+        faces=n,
+        how=method,
+        agreement=None if method not in (AGREES, RECURS) else choice.agreement,
+        compared=choice.compared if method in (AGREES, RECURS) else 0,
+    )
 
 
 # -- 5. storing ---------------------------------------------------------------------------
@@ -387,25 +645,39 @@ def enrol_person(
     name: str,
     photos: Iterable[Photo | PhotoResult],
     *,
-    on_photo: Callable[[PhotoResult], None] | None = None,
+    pick: Pick | None = None,
+    on_progress: Callable[[], None] | None = None,
     same_photo_ok: bool = False,
 ) -> EnrolReport:
     """Check, embed and store one person's photos; the usable ones in one transaction.
 
-    Photos already stored for `name` (same bytes) are not added again; one stored for
-    another person gets the reason "already enrolled as NAME" unless `same_photo_ok`. Faces
-    nearly identical to another person's photo are stored and listed in `similar`. Nothing
-    is stored when no photo is usable. Raises `GalleryError` when the gallery holds another
-    model pack's embeddings (before any photo is examined).
+    A photo stored for another person gets the reason "already enrolled as NAME" unless
+    `same_photo_ok`; faces nearly identical to another person's photo are stored and listed
+    in `similar`.
+
+    In photos of several faces the person's face is found by agreement (`check_photos`);
+    `pick` ("largest", "center") decides where there is nothing to compare with. Photos
+    already stored for `name` (same bytes) are not added again. Nothing is stored when no
+    photo is usable. Raises `GalleryError` when the gallery holds another model pack's
+    embeddings (before any photo is examined).
     """
     name = normalize_name(name)
     rid = engine.pack.recognizer_id
     store.check_pack(rid)
-    results = check_photos(engine, photos, known=store.source_hashes(name), on_photo=on_photo)
+    known = store.source_hashes(name)
+    results = check_photos(
+        engine,
+        photos,
+        name=name,
+        known=known,
+        references=stored_faces(store, name, rid),
+        pick=pick,
+        on_progress=on_progress,
+    )
     faces = [r.face for r in results if r.face is not None]
     duplicates = sum(1 for r in results if r.reason == DUPLICATE)
     if not faces:
-        return EnrolReport(name, tuple(results), 0, duplicates, False)
+        return EnrolReport(name, tuple(results), 0, duplicates, False, len(known))
     added = store.add_faces(name, faces, rid, same_photo_ok=same_photo_ok)
     owners = dict(added.taken)
     if owners:
@@ -423,6 +695,7 @@ def enrol_person(
         added.added,
         duplicates + added.duplicates,
         added.created,
+        len(known) + added.added,
         tuple(similar),
     )
 
@@ -433,12 +706,19 @@ def enrol_files(
     name: str,
     paths: Sequence[Path],
     *,
-    on_photo: Callable[[PhotoResult], None] | None = None,
+    pick: Pick | None = None,
+    on_progress: Callable[[], None] | None = None,
     same_photo_ok: bool = False,
 ) -> EnrolReport:
     """`enrol_person` for photo files (read a few ahead on threads)."""
     return enrol_person(
-        engine, store, name, read_photos(paths), on_photo=on_photo, same_photo_ok=same_photo_ok
+        engine,
+        store,
+        name,
+        read_photos(paths),
+        pick=pick,
+        on_progress=on_progress,
+        same_photo_ok=same_photo_ok,
     )
 
 
@@ -448,6 +728,8 @@ def enrol_images(
     name: str,
     images: Sequence[bytes | np.ndarray],
     sources: Sequence[str] | None = None,
+    *,
+    pick: Pick | None = None,
 ) -> EnrolReport:
     """`enrol_person` for uploaded pictures: encoded bytes (JPEG, PNG, ...) or decoded
     (H, W, 3) uint8 BGR arrays. `sources` names them in the results (default "upload 1", ...).
@@ -470,7 +752,7 @@ def enrol_images(
             except FaceRecognizerError as exc:
                 yield _unreadable(source, exc)
 
-    return enrol_person(engine, store, name, photos())
+    return enrol_person(engine, store, name, photos(), pick=pick)
 
 
 # -- whole folders and re-embedding -------------------------------------------------------

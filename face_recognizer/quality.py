@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
 
+from face_recognizer.errors import FaceCountError
 from face_recognizer.types import Detections
 
 # Smallest face side (min of box width and height) in pixels worth enrolling. ORL's faces
@@ -38,6 +39,9 @@ class Detector(Protocol):
 
     def detect(self, image: np.ndarray) -> Detections: ...
 
+
+Pick = Literal["only", "largest", "center"]
+PICKS: tuple[str, ...] = ("only", "largest", "center")
 
 REASONS = ("no face", "several faces", "face too small", "too blurred", "turned too far")
 # Tight crops (AT&T/ORL, bbt8) leave the detector no context: it finds them only on a border.
@@ -118,17 +122,21 @@ def detect_for_enrolment(engine: Detector, image: np.ndarray) -> tuple[np.ndarra
     return image, detections
 
 
-def check_photo(image: np.ndarray, detections: Detections) -> PhotoCheck:
-    """Whether `image` holds exactly one face good enough to enrol, and which one."""
+def big_faces(detections: Detections) -> list[int]:
+    """Indices of the faces that count: at least `SECOND_FACE_FRACTION` of the largest face's
+    side (small faces in the background of a portrait do not), largest first."""
     if len(detections) == 0:
-        return PhotoCheck(False, "no face", None)
+        return []
     sides = detections.box_wh.min(axis=1)
-    best = int(np.argmax(sides))
-    side = float(sides[best])
-    if int((sides >= SECOND_FACE_FRACTION * side).sum()) > 1:
-        return PhotoCheck(False, "several faces", None)
-    blur = blur_score(image, detections.xyxy[best])
-    yaw = yaw_ratio(detections.landmarks[best])
+    order = np.argsort(-sides, kind="stable")
+    return [int(i) for i in order if sides[i] >= SECOND_FACE_FRACTION * float(sides[order[0]])]
+
+
+def check_face(image: np.ndarray, detections: Detections, index: int) -> PhotoCheck:
+    """Whether face `index` of `image` is big, sharp and frontal enough to enrol."""
+    side = float(detections.box_wh[index].min())
+    blur = blur_score(image, detections.xyxy[index])
+    yaw = yaw_ratio(detections.landmarks[index])
     reason = None
     if side < MIN_FACE_PX:
         reason = "face too small"
@@ -136,4 +144,47 @@ def check_photo(image: np.ndarray, detections: Detections) -> PhotoCheck:
         reason = "too blurred"
     elif abs(yaw) > MAX_YAW_RATIO:
         reason = "turned too far"
-    return PhotoCheck(reason is None, reason, best, side, blur, yaw)
+    return PhotoCheck(reason is None, reason, index, side, blur, yaw)
+
+
+def check_photo(image: np.ndarray, detections: Detections) -> PhotoCheck:
+    """Whether `image` holds exactly one face good enough to enrol, and which one."""
+    faces = big_faces(detections)
+    if not faces:
+        return PhotoCheck(False, "no face", None)
+    if len(faces) > 1:
+        return PhotoCheck(False, "several faces", None)
+    return check_face(image, detections, faces[0])
+
+
+def pick_face(detections: Detections, pick: Pick, image_wh: tuple[int, int]) -> int:
+    """Index of the face to use when the caller says which.
+
+    `only`: the photo must hold exactly one face; `largest`: the largest box; `center`: the
+    largest box among those holding the photo's centre (else the one nearest to it).
+    Raises `FaceCountError` (param "pick") for no face, or several with `only`.
+    """
+    n = len(detections)
+    if n == 0:
+        raise FaceCountError("No face was found.")
+    if n == 1:
+        return 0
+    if pick == "only":
+        raise FaceCountError(
+            f"{n} faces were found where one was expected.",
+            hint="Crop the photo to one person, or take the largest face.",
+            param="pick",
+            value="largest",
+        )
+    area = np.prod(detections.box_wh, axis=1)
+    if pick == "largest":
+        return int(np.argmax(area))
+    if pick != "center":
+        raise ValueError(f"pick must be one of {PICKS}, got {pick!r}")
+    cx, cy = image_wh[0] / 2.0, image_wh[1] / 2.0
+    x1, y1, x2, y2 = detections.xyxy.T
+    holds = (x1 <= cx) & (cx <= x2) & (y1 <= cy) & (cy <= y2)
+    if holds.any():
+        return int(np.argmax(np.where(holds, area, -1.0)))
+    dist = np.hypot((x1 + x2) / 2 - cx, (y1 + y2) / 2 - cy)
+    return int(np.argmin(dist))

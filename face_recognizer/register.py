@@ -139,6 +139,18 @@ class GalleryAt:
         with open_store(self.db, create=False) as gallery:
             return gallery.similar_faces(name, faces, recognizer_id, threshold)
 
+    def embeddings(self, recognizer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        if not gallery_exists(self.db):
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        with open_store(self.db, create=False) as gallery:
+            return gallery.embeddings(recognizer_id)
+
+    def person_names(self) -> dict[int, str]:
+        if not gallery_exists(self.db):
+            return {}
+        with open_store(self.db, create=False) as gallery:
+            return gallery.person_names()
+
 
 def source_label(spec: str) -> str:
     """How snaps from `spec` are named: "camera:0" for a camera index, else the spec itself."""

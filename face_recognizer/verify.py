@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from face_recognizer.errors import FaceCountError
-from face_recognizer.evaluation.batch import Pick, detect_padded, pick_face
+from face_recognizer.evaluation.batch import detect_padded
 from face_recognizer.images import read_image
+from face_recognizer.quality import Pick, pick_face
 from face_recognizer.types import Faces, Verification
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,25 +41,28 @@ def test_import_skips_a_bad_folder_in_the_middle_and_goes_on(datasets: Path, tmp
     assert result.returncode == SKIPPED_EXIT, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:5] == [
+    # Obama's face in the photo with Biden agrees with his 4 portraits: it is enrolled
+    assert lines[1] == "Barack Obama: used 5, skipped 0"
+    pattern = r"  z_group\.jpg: ok, the face at \d+,\d+ of \d \(agrees 0\.\d\d with 4 other faces\)"
+    assert re.fullmatch(pattern, lines[2]), lines[2]
+    assert [lines[0], *lines[3:6]] == [
         "Alex Lacamoire: used 3, skipped 0",
-        "Barack Obama: used 4, skipped 1 (1 several faces)",
         "Joe Biden: used 2, skipped 1 (1 unreadable)",
         "Lin Manuel Miranda: used 1, skipped 0",
-        "Added 10 photos of 4 people.",
+        "Added 11 photos of 4 people.",
     ]
-    assert lines[5] == "Skipped 3:"
-    assert lines[6] == (
+    assert lines[6] == "Skipped 2:"
+    assert lines[7] == (
         f"  {str(bad) + os.sep!r}: The name 'Bad\\x01Name' holds control characters or line breaks."
     )
-    assert lines[7] == f"  {group}: several faces"
     assert lines[8].startswith(f"  {broken}: unreadable: Image {str(broken)!r} is not a picture")
-    assert len(lines) == 9
+    assert lines[9].startswith("Fewer than 3 photos, recognition will be less sure: Joe Biden (2)")
+    assert len(lines) == 10
     # the people after the bad folder are stored too, with every usable photo
     with Gallery(db) as gallery:
         assert {p.name: p.photos for p in gallery.people()} == {
             "Alex Lacamoire": 3,
-            "Barack Obama": 4,
+            "Barack Obama": 5,
             "Joe Biden": 2,
             "Lin Manuel Miranda": 1,
         }
@@ -98,7 +102,7 @@ def test_evaluate_skips_a_bad_folder_and_unusable_photos(datasets: Path, tmp_pat
     assert reasons[str(bad) + os.sep] == (
         "The name 'Dan\\x07Brown' holds control characters or line breaks."
     )
-    assert reasons[str(group)] == "several faces"
+    assert reasons[str(group)] == "several faces, none clearly Madonna"  # she is not in it
     assert reasons[str(broken)].startswith("unreadable: ")
     # nothing of the refused folder was measured, everyone else was
     assert not any(
@@ -113,7 +117,8 @@ def test_evaluate_skips_a_bad_folder_and_unusable_photos(datasets: Path, tmp_pat
     assert text.returncode == SKIPPED_EXIT, text.stderr
     assert f"Skipped {len(reasons)} (left out of every figure above):" in text.stdout
     assert any(
-        line.startswith(f"  {str(group)!r} ") and line.endswith("  several faces")
+        line.startswith(f"  {str(group)!r} ")
+        and line.endswith("  several faces, none clearly Madonna")
         for line in text.stdout.splitlines()
     )
     assert "3 when the run finished but skipped" in " ".join(

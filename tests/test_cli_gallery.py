@@ -68,21 +68,25 @@ def test_import_reports_reasons_and_reimport_adds_nothing(tree, tmp_path):
     first = run_cli("import", str(tree), "--db", str(db), "--ctx", "-1")
     assert first.returncode == SKIPPED, first.stderr  # finished, with photos skipped
     lines = first.stdout.splitlines()
-    assert len(lines) == 10, first.stdout
-    assert lines[0] == "Yao Ming: used 2, skipped 5 (1 too blurred, 1 face too small, " + (
-        "1 several faces, 1 no face, 1 unreadable)"
-    )
-    assert lines[1] == "Zoë: used 1, skipped 0"
-    assert lines[2] == "李雷: used 1, skipped 0"
-    assert lines[3] == "Added 4 photos of 3 people."
-    assert lines[4] == "Skipped 5:"  # each photo with its reason
-    assert [line.rsplit("/", 1)[-1] for line in lines[5:9]] == [
+    assert len(lines) == 12, first.stdout
+    assert lines[0] == "Yao Ming: used 2, skipped 5 (1 too blurred; 1 face too small; " + (
+        "1 several faces, none clearly Yao Ming; 1 no face; 1 unreadable)"
+    )  # the group photo t1.jpg: Yao Ming is not in it
+    assert lines[1] == "  e_group.jpg: several faces, none clearly Yao Ming"
+    assert lines[2] == "Zoë: used 1, skipped 0"
+    assert lines[3] == "李雷: used 1, skipped 0"
+    assert lines[4] == "Added 4 photos of 3 people."
+    assert lines[5] == "Skipped 5:"  # each photo with its reason
+    assert [line.rsplit("/", 1)[-1] for line in lines[6:10]] == [
         "c_blurred.jpg: too blurred",
         "d_small.jpg: face too small",
-        "e_group.jpg: several faces",
+        "e_group.jpg: several faces, none clearly Yao Ming",
         "f_mask.jpg: no face",
     ]
-    assert lines[9].startswith(f"  {tree / 'Yao Ming' / 'g_broken.jpg'}: unreadable: ")
+    assert lines[10].startswith(f"  {tree / 'Yao Ming' / 'g_broken.jpg'}: unreadable: ")
+    assert lines[11] == (
+        "Fewer than 3 photos, recognition will be less sure: Yao Ming (2), Zoë (1), 李雷 (1)."
+    )
     assert first.stderr.splitlines()[-1] == "9/9 photos, 3 people"  # piped: plain lines
     with Gallery(db) as gallery:
         assert {p.name: p.photos for p in gallery.people()} == {"Yao Ming": 2, "Zoë": 1, "李雷": 1}
@@ -187,6 +191,8 @@ def test_import_reference_photos(datasets, tmp_path):
         "Joe Biden: used 2, skipped 0",
         "Lin Manuel Miranda: used 1, skipped 0",
         "Added 10 photos of 4 people.",
+        "Fewer than 3 photos, recognition will be less sure: Joe Biden (2), "
+        "Lin Manuel Miranda (1).",
     ]
     assert (
         "Underscores in 4 folder names became spaces ('Alex_Lacamoire' is enrolled as "

@@ -292,12 +292,12 @@ def test_images_every_file_gets_a_line(tmp_path: Path, capsys: pytest.CaptureFix
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         f"{files[0]}: ok",
-        f"{files[1]}: several faces",
+        f"{files[1]}: several faces, none clearly Yao Ming",  # Yao is not in t1.jpg
         f"{files[2]}: no face",
         f"{notes}: unreadable",
         f"{missing}: not found",
-        "Registered Yao Ming: 1 photo (4 skipped: 1 several faces, 1 no face, 1 unreadable, "
-        "1 not found)",
+        "Registered Yao Ming: 1 photo (4 skipped: 1 several faces, none clearly Yao Ming; "
+        "1 no face; 1 unreadable; 1 not found)",
     ]
     assert people(db) == {"Yao Ming": 1}
 

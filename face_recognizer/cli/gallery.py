@@ -16,18 +16,21 @@ from face_recognizer.cli.options import (
     SKIPPED_EXIT,
     SKIPPED_HELP,
     EngineOptions,
+    count_reasons,
     db_option,
     engine_options,
+    enrol_pick_option,
     load_engine,
 )
 from face_recognizer.errors import GalleryError
-from face_recognizer.images import photo_tree
+from face_recognizer.images import person_folders, photo_tree
 from face_recognizer.store import Store, open_store
 from face_recognizer.store.base import normalize_name
 from face_recognizer.words import plural
 
 if TYPE_CHECKING:
     from face_recognizer.enrol import EnrolReport
+    from face_recognizer.quality import Pick
 
 
 NOT_WIPED = (
@@ -207,8 +210,7 @@ def person_line(report: EnrolReport) -> str:
     total = sum(skipped.values())
     text += f", skipped {total}"
     if total:
-        reasons = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
-        text += f" ({reasons})"
+        text += f" ({count_reasons(skipped)})"
     return text
 
 
@@ -294,37 +296,46 @@ def folder_names(plan: list[tuple[str, list[Path]]], keep: bool) -> list[tuple[s
     is_flag=True,
     help="Keep underscores in folder names (by default Barack_Obama is enrolled as Barack Obama).",
 )
+@enrol_pick_option
 @SAME_PHOTO_OK
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 @db_option
 @engine_options
 def import_folder(
     folder: Path,
     keep_underscores: bool,
+    pick: Pick | None,
     same_photo_ok: bool,
+    as_json: bool,
     db: str | None,
     engine_opts: EngineOptions,
 ) -> None:
     """Enrol a tree of photos: FOLDER/<person name>/<photos>, one folder per person.
 
-    Underscores in folder names become spaces. Photos with no face, several faces, a face
-    too small, too blurred or turned too far, unreadable files and folders whose name cannot
-    be a person's (a control character) are skipped and the rest is imported; every
-    skipped item is listed with its reason at the end.
-    Photos already enrolled (same file content) are not added again, nor is a photo file
-    already enrolled under another person (unless --same-photo-ok); a face nearly identical
-    to another person's photo gets a warning. Each person's result is printed as it
-    finishes; progress goes to stderr (a bar on a terminal, a line every few seconds
-    otherwise).
+    Underscores in folder names become spaces. In a photo of several faces, the face that
+    agrees with the person's other photos is enrolled (the line under the person says
+    which, and how similar); a photo where no face clearly does is skipped. Photos with no
+    face, a face too small, too blurred or turned too far, unreadable files and folders
+    whose name cannot be a person's (a control character) are skipped and the rest is
+    imported; every skipped item is listed with its reason at the end, then everyone who
+    got no photo at all (exit status 3) and those with fewer than 3. Photos already
+    enrolled (same file content) are not added again, nor is a photo file already enrolled
+    under another person (unless --same-photo-ok); a face nearly identical to another
+    person's photo gets a warning. Each person's result is printed as it finishes; progress
+    goes to stderr (a bar on a terminal, a line every few seconds otherwise).
 
     \b
-    Example:
+    Examples:
       face-recognizer import ~/photos/team --db ~/faces
+      face-recognizer import ~/photos/party --pick largest --json
     """
-    from face_recognizer.enrol import enrol_files
+    from face_recognizer.enrol import RECOMMENDED_PHOTOS, enrol_files
 
-    plan = folder_names(list(photo_tree(folder).items()), keep_underscores)
+    photo_tree(folder)  # a clear error when FOLDER is no folder or holds no photos at all
+    # every person folder, also one without photos: nobody leaves without a word
+    plan = folder_names(list(person_folders(folder).items()), keep_underscores)
     engine = load_engine(engine_opts)
-    used = enrolled = 0
+    reports: list[EnrolReport] = []
     skipped: list[tuple[str, str]] = []  # (folder or photo, why), listed at the end
     with open_store(db) as gallery:
         gallery.check_pack(engine.pack.recognizer_id)
@@ -333,7 +344,8 @@ def import_folder(
             for name, files in plan:
                 refused = name_refused(name)
                 if refused is not None:  # the rest of the tree goes on
-                    skipped.append((f"{files[0].parent}{os.sep}", refused))
+                    where = files[0].parent if files else folder / name
+                    skipped.append((f"{where}{os.sep}", refused))
                     for _ in files:
                         progress.photo()
                     progress.people += 1
@@ -343,23 +355,62 @@ def import_folder(
                     gallery,
                     name,
                     files,
-                    on_photo=lambda _: progress.photo(),
+                    pick=pick,
+                    on_progress=progress.photo,
                     same_photo_ok=same_photo_ok,
                 )
+                reports.append(report)
+                skipped += report.skipped_photos()
                 progress.people += 1
-                used += report.added
-                enrolled += 1 if report.added else 0
+                if as_json:
+                    continue
                 if progress.bar is not None:
                     click.echo("\r\033[K", nl=False, err=True)  # clear the bar's line first
                 for near in report.similar:
                     click.echo(f"Warning: {near.sentence()}", err=True)
                 click.echo(person_line(report))
-                skipped += report.skipped_photos()
+                for photo in report.photos:
+                    if photo.faces > 1:
+                        click.echo(f"  {Path(photo.source).name}: {photo.describe()}")
         finally:
             progress.close()
-    click.echo(f"Added {plural(used, 'photo')} of {plural(enrolled, 'person')}.")
-    if skipped:
-        click.echo(skipped_list(skipped))
+    missing = [r for r in reports if r.stored == 0]
+    few = [r for r in reports if 0 < r.stored < RECOMMENDED_PHOTOS]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "people": [r.to_json() for r in reports],
+                    "added": sum(r.added for r in reports),
+                    "skipped": [{"item": item, "why": why} for item, why in skipped],
+                    "not_enrolled": [
+                        {"name": r.name, "skipped": dict(r.skipped.most_common())} for r in missing
+                    ],
+                    "fewer_than_recommended": [{"name": r.name, "photos": r.stored} for r in few],
+                    "recommended_photos": RECOMMENDED_PHOTOS,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        used = sum(r.added for r in reports)
+        enrolled = sum(1 for r in reports if r.added)
+        click.echo(f"Added {plural(used, 'photo')} of {plural(enrolled, 'person')}.")
+        if skipped:
+            click.echo(skipped_list(skipped))
+        for report in missing:
+            why = (
+                f"no usable photo: {count_reasons(report.skipped)}"
+                if report.photos
+                else "no photos in the folder"
+            )
+            click.echo(f"Not enrolled: {report.name} ({why}).")
+        if few:
+            names = ", ".join(f"{r.name} ({r.stored})" for r in few)
+            click.echo(
+                f"Fewer than {RECOMMENDED_PHOTOS} photos, recognition will be less sure: {names}."
+            )
+    if skipped or missing:
         raise click.exceptions.Exit(SKIPPED_EXIT)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,25 @@ def db_option(func: F) -> F:
         default=None,
         help="Gallery: a folder, or postgresql://user:pass@host/db "
         "(default: $FACE_RECOGNIZER_DB, else ./db).",
+    )(func)
+
+
+def count_reasons(counts: Counter[str]) -> str:
+    """`1 no face, 2 too blurred`, most common first; `; ` between them when a reason holds a
+    comma ("several faces, none clearly Ana")."""
+    items = counts.most_common()
+    sep = "; " if any("," in reason for reason, _ in items) else ", "
+    return sep.join(f"{n} {reason}" for reason, n in items)
+
+
+def enrol_pick_option(func: F) -> F:
+    """Add --pick largest|center (enrolment from photos); passed on as `pick`."""
+    return click.option(
+        "--pick",
+        type=click.Choice(["largest", "center"]),
+        default=None,
+        help="In a photo of several faces with nothing to compare them with (no other photo "
+        "of the person shows one of them), take this face instead of skipping the photo.",
     )(func)
 
 

@@ -11,14 +11,16 @@ import click
 from face_recognizer.cli.options import (
     SAME_PHOTO_OK,
     EngineOptions,
+    count_reasons,
     db_option,
     engine_options,
+    enrol_pick_option,
     load_engine,
 )
 from face_recognizer.errors import FaceRecognizerError
 
 if TYPE_CHECKING:
-    from face_recognizer.enrol import PhotoResult
+    from face_recognizer.quality import Pick
 
 
 def _photos(count: int) -> str:
@@ -35,10 +37,7 @@ def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str
     total = sum(skipped.values())
     if total:
         reasons = skipped.most_common()
-        if len(reasons) == 1:
-            detail = reasons[0][0]
-        else:
-            detail = ", ".join(f"{count} {reason}" for reason, count in reasons)
+        detail = reasons[0][0] if len(reasons) == 1 else count_reasons(skipped)
         line += f" ({total} skipped: {detail})"
     return line
 
@@ -74,6 +73,7 @@ def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str
     "(blink, left, right; default all three in a random order).",
 )
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
+@enrol_pick_option
 @SAME_PHOTO_OK
 @db_option
 @engine_options
@@ -82,6 +82,7 @@ def register(
     source: str | None,
     from_images: bool,
     paths: tuple[Path, ...],
+    pick: Pick | None,
     same_photo_ok: bool,
     db: str | None,
     engine_opts: EngineOptions,
@@ -92,7 +93,9 @@ def register(
 
     The window boxes the face green when the picture is usable and red with the reason
     otherwise. S takes a photo, Q (or closing the window) stores the photos taken, Esc
-    cancels. With --images every file gets a line saying `ok` or why it cannot be used.
+    cancels. With --images every file gets a line saying `ok` or why it cannot be used;
+    in a photo of several faces, the face that agrees with the person's other photos is
+    taken (the line says which) and a photo where none clearly does is skipped.
 
     \b
     Examples:
@@ -118,10 +121,12 @@ def register(
     steps = parse_steps(challenge_steps) if challenge_steps is not None else None
     if steps is not None and not liveness:
         raise click.UsageError("--challenge goes with --liveness.")
+    if pick is not None and not from_images:
+        raise click.UsageError("--pick chooses a face in photos: use it with --images.")
     name = normalize_name(name)
     db_dir = resolve_db(db)
     if from_images:
-        _register_images(name, paths, db_dir, engine_opts, same_photo_ok)
+        _register_images(name, paths, db_dir, engine_opts, pick, same_photo_ok)
     else:
         _register_live(name, source or "0", db_dir, engine_opts, liveness, steps)
 
@@ -131,6 +136,7 @@ def _register_images(
     paths: tuple[Path, ...],
     db_dir: str | Path,
     engine_opts: EngineOptions,
+    pick: Pick | None = None,
     same_photo_ok: bool = False,
 ) -> None:
     from face_recognizer.enrol import TAKEN, enrol_files
@@ -142,12 +148,11 @@ def _register_images(
     engine = load_engine(engine_opts)
     stored_before = existing_photos(db_dir, name, engine.pack.recognizer_id)
 
-    def say(result: PhotoResult) -> None:
-        click.echo(f"{result.source}: {result.reason or 'ok'}")
-
     report = enrol_files(
-        engine, GalleryAt(db_dir), name, files, on_photo=say, same_photo_ok=same_photo_ok
+        engine, GalleryAt(db_dir), name, files, pick=pick, same_photo_ok=same_photo_ok
     )
+    for result in report.photos:
+        click.echo(f"{result.source}: {result.describe()}")
     for near in report.similar:
         click.echo(f"Warning: {near.sentence()}", err=True)
     taken = [p for p in report.photos if (p.reason or "").startswith(TAKEN)]

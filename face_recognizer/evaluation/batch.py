@@ -14,21 +14,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from face_recognizer.errors import FaceCountError, FaceRecognizerError
 from face_recognizer.images import prefetch, read_image
-from face_recognizer.quality import detect_for_enrolment
+from face_recognizer.quality import Pick, detect_for_enrolment, pick_face
 from face_recognizer.types import Detections, EmbeddedPhoto, PhotoBatch
 
 if TYPE_CHECKING:
     from face_recognizer.engine import Engine
 
 DEFAULT_BATCH_FACES = 32
-Pick = Literal["only", "largest", "center"]
-PICKS: tuple[str, ...] = ("only", "largest", "center")
 
 
 def detect_padded(
@@ -43,39 +41,6 @@ def detect_padded(
     if not pad:
         return image, engine.detect(image)
     return detect_for_enrolment(engine, image)
-
-
-def pick_face(detections: Detections, pick: Pick, image_wh: tuple[int, int]) -> int:
-    """Index of the face to use.
-
-    `only`: the photo must hold exactly one face; `largest`: the largest box; `center`: the
-    largest box among those holding the photo's centre (else the one nearest to it).
-    Raises `FaceCountError` for no face, or several with `only`.
-    """
-    n = len(detections)
-    if n == 0:
-        raise FaceCountError("No face was found.")
-    if n == 1:
-        return 0
-    if pick == "only":
-        raise FaceCountError(
-            f"{n} faces were found where one was expected.",
-            hint="Crop the photo to one person, or take the largest face.",
-            param="pick",
-            value="largest",
-        )
-    area = np.prod(detections.box_wh, axis=1)
-    if pick == "largest":
-        return int(np.argmax(area))
-    if pick != "center":
-        raise ValueError(f"pick must be one of {PICKS}, got {pick!r}")
-    cx, cy = image_wh[0] / 2.0, image_wh[1] / 2.0
-    x1, y1, x2, y2 = detections.xyxy.T
-    holds = (x1 <= cx) & (cx <= x2) & (y1 <= cy) & (cy <= y2)
-    if holds.any():
-        return int(np.argmax(np.where(holds, area, -1.0)))
-    dist = np.hypot((x1 + x2) / 2 - cx, (y1 + y2) / 2 - cy)
-    return int(np.argmin(dist))
 
 
 def embed_photos(

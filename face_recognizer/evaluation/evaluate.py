@@ -124,7 +124,7 @@ def evaluate(
             for name, path in split.enrol:
                 by_person.setdefault(name, []).append(path)
 
-            def step(_: object) -> None:
+            def step() -> None:
                 if on_progress is not None:
                     on_progress(1)
 
@@ -138,7 +138,7 @@ def evaluate(
                     if on_progress is not None:
                         on_progress(len(paths))
                     continue
-                report = enrol_files(engine, gallery, name, paths, on_photo=step)
+                report = enrol_files(engine, gallery, name, paths, on_progress=step)
                 rejected.update(report.skipped)
                 skipped += report.skipped_photos()
                 stored = [p.face.embedding for p in report.photos if p.face is not None]

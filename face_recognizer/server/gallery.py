@@ -34,9 +34,10 @@ import numpy as np
 from face_recognizer import enrol
 from face_recognizer.engine import Engine
 from face_recognizer.errors import FaceCountError, FaceRecognizerError, GalleryError
-from face_recognizer.evaluation.batch import detect_padded, pick_face
+from face_recognizer.evaluation.batch import detect_padded
 from face_recognizer.images import pixels_sha256
 from face_recognizer.matcher import Matcher
+from face_recognizer.quality import pick_face
 from face_recognizer.server.keys import check_key_name, key_hash, new_key
 from face_recognizer.server.photos import Limits, PhotoError, Upload, decode_photo
 from face_recognizer.store import ApiKey, EnrolFace, Store, normalize_name
