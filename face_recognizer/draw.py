@@ -143,8 +143,8 @@ Rect = tuple[int, int, int, int]
 @dataclass(frozen=True, slots=True)
 class Label:
     """One face to draw: its box, the words on its tab, its colour, and optionally its
-    landmarks ((K, 2) pixels; drawn under every tab) and a `picture` (BGR) shown beside the
-    box (`recognize --show-match`: the enrolled photo it matched)."""
+    landmarks ((K, 2) pixels; drawn under every tab) and a `picture` (BGR) shown in its tab
+    beside the name (`recognize --show-match`: the enrolled photo it matched)."""
 
     xyxy: tuple[float, float, float, float]
     text: str
@@ -169,27 +169,18 @@ def _overlaps(candidates: np.ndarray, rects: np.ndarray) -> np.ndarray:
     return area
 
 
-def _candidates(box: Rect, size_wh: tuple[int, int], beside: bool, reach: int) -> np.ndarray:
-    """Places for a (w, h) rectangle near `box`, nearest first: a tab above or below it
-    (`beside`: a picture right or left of it), then shifted further away and sideways."""
-    x1, y1, x2, y2 = box
+def _candidates(box: Rect, size_wh: tuple[int, int], reach: int) -> np.ndarray:
+    """Places for a (w, h) tab near `box`: just above it, just below it, then shifted
+    further away and sideways (up to `reach` steps of half a tab)."""
+    x1, y1, _, y2 = box
     w, h = size_wh
-    steps = [0] + [s * k for k in range(1, reach + 1) for s in (1, -1)]
-    out = []
-    if beside:
-        y_step = max(4, h // 3)
-        for ky in steps:
-            for x in (x2 + 2, x1 - w - 2):
-                for kx in range(reach):
-                    dx = kx * max(4, w // 3) * (1 if x > x1 else -1)
-                    out.append((x + dx, y1 + ky * y_step))
-    else:
-        x_step = max(4, w // 4)
-        y_step = max(2, h // 2)
-        for k in range(reach + 1):
-            for y in (y1 - h - k * y_step, y2 + k * y_step):
-                out.extend((x1 + kx * x_step, y) for kx in steps)
-    xy = np.asarray(out, dtype=np.int64)
+    x_step, y_step = max(4, w // 4), max(2, h // 2)
+    xs = x1 + x_step * np.arange(-reach, reach + 1)
+    ys = np.concatenate(
+        [y1 - h - y_step * np.arange(reach + 1), y2 + y_step * np.arange(reach + 1)]
+    )
+    gx, gy = np.meshgrid(xs, ys)
+    xy = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.int64)
     rects: np.ndarray = np.concatenate([xy, xy + np.array([w, h])], axis=1)
     return rects
 
@@ -201,50 +192,48 @@ def place(
     *,
     reserved_top: int = 0,
     reserved_bottom: int = 0,
-    taken: Sequence[Rect] = (),
-    beside: bool = False,
 ) -> list[Rect]:
-    """Where to put a rectangle of `sizes_wh[i]` for each face box `boxes[i]`, in order (the
-    first ones get the best places): a tab just above its box, below when there is no room
-    (`beside`: a picture right of it, else left), shifted further and sideways until it
-    overlaps no rectangle placed before it nor any of `taken`, lies inside the picture and
-    off the `reserved_top`/`reserved_bottom` rows (the status and key lines). Among free
-    places it prefers the nearest that covers the fewest faces.
+    """Where to put a tab of `sizes_wh[i]` for each face box `boxes[i]`, in order (the first
+    ones get the best places): just above its box, below when there is no room, else
+    shifted further and sideways until it overlaps no tab placed before it, lies inside the
+    picture and off the `reserved_top`/`reserved_bottom` rows (the status and key lines).
+    Among the free places it takes the nearest, counting a face it would cover as a detour
+    of three tab heights.
 
-    Only when the picture has no free place left for one does its rectangle go to its first
+    Only when the picture has no free place left for one does its tab go to its first
     choice anyway (then it may overlap).
     """
     width, height = image_wh
     faces = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    placed = [tuple(int(v) for v in r) for r in taken]
-    out: list[Rect] = []
+    placed: list[Rect] = []
     for box, (w, h) in zip(boxes, sizes_wh, strict=True):
         w, h = min(int(w), width), min(int(h), max(1, height - reserved_top - reserved_bottom))
+        x1, y1, _, y2 = box
         found = None
         for reach in (6, 40):  # near the face first, then anywhere around it
-            cand = _candidates(box, (w, h), beside, reach)
-            shift = np.clip(cand[:, 0], 0, width - w) - cand[:, 0]  # slide inside the picture
-            cand[:, 0] += shift
-            cand[:, 2] += shift
+            cand = _candidates(box, (w, h), reach)
+            slide = np.clip(cand[:, 0], 0, width - w) - cand[:, 0]  # inside the picture
+            cand[:, 0] += slide
+            cand[:, 2] += slide
             ok = (cand[:, 1] >= reserved_top) & (cand[:, 3] <= height - reserved_bottom)
             if placed:
                 ok &= ~(_overlaps(cand, np.asarray(placed)) > 0).any(axis=1)
             if not ok.any():
                 continue
             cand = cand[ok]
-            order = np.arange(len(cand), dtype=np.float64)  # nearest first
-            covered = _overlaps(cand, faces).sum(axis=1) / max(1, w * h)
-            best = int(np.argmin(order + covered * len(cand) / 4 + np.abs(shift[ok])))
-            found = tuple(int(v) for v in cand[best])
+            above = np.abs(cand[:, 1] - (y1 - h))
+            below = np.abs(cand[:, 1] - y2) + h // 2  # below: a little worse than above
+            detour = np.abs(cand[:, 0] - x1) + np.minimum(above, below)
+            own = _overlaps(cand, np.asarray([box])).ravel()
+            covered = (_overlaps(cand, faces).sum(axis=1) - own + 2 * own) / max(1, w * h)
+            found = tuple(int(v) for v in cand[int(np.argmin(detour + covered * 8 * h))])
             break
         if found is None:  # no room anywhere: the first choice
-            first = _candidates(box, (w, h), beside, 0)[0]
-            dx = int(np.clip(first[0], 0, width - w) - first[0])
-            top = int(np.clip(first[1], reserved_top, max(reserved_top, height - h)))
-            found = (int(first[0]) + dx, top, int(first[0]) + dx + w, top + h)
-        out.append(found)  # type: ignore[arg-type]
-        placed.append(found)
-    return out
+            left = int(np.clip(x1, 0, width - w))
+            top = int(np.clip(y1 - h, reserved_top, max(reserved_top, height - h)))
+            found = (left, top, left + w, top + h)
+        placed.append(found)  # type: ignore[arg-type]
+    return placed
 
 
 def _tab_size_px(image: np.ndarray, box: Rect) -> int:
@@ -252,7 +241,7 @@ def _tab_size_px(image: np.ndarray, box: Rect) -> int:
 
 
 def _leader(image: np.ndarray, box: Rect, rect: Rect, color: Color) -> None:
-    """A thin line from a tab or picture placed away from its face to the face's box."""
+    """A thin line from a tab placed away from its face to the face's box."""
     gap_x = max(rect[0] - box[2], box[0] - rect[2], 0)
     gap_y = max(rect[1] - box[3], box[1] - rect[3], 0)
     if gap_x <= 3 and gap_y <= 3:
@@ -261,7 +250,7 @@ def _leader(image: np.ndarray, box: Rect, rect: Rect, color: Color) -> None:
     cy = int(np.clip((rect[1] + rect[3]) // 2, box[1], box[3]))
     px = int(np.clip(cx, rect[0], rect[2] - 1))
     py = int(np.clip(cy, rect[1], rect[3] - 1))
-    cv2.line(image, (px, py), (cx, cy), color, 1, cv2.LINE_AA)
+    cv2.line(image, (px, py), (cx, cy), color, max(1, (rect[3] - rect[1]) // 12), cv2.LINE_AA)
 
 
 def draw_labels(
@@ -272,10 +261,10 @@ def draw_labels(
     reserved_bottom: int = 0,
 ) -> list[Rect]:
     """Draw every face of `labels` with the one label placer: boxes first, then landmarks,
-    then pictures and name tabs on top (placed by `place`: no two overlap, none covers the
-    `reserved_top`/`reserved_bottom` rows). Earlier labels get the best places. Returns the
-    name tabs' rectangles, in the order of `labels` (an empty text has no tab: (0, 0, 0, 0)).
-    """
+    then the name tabs on top (placed by `place`: no two overlap, none covers the
+    `reserved_top`/`reserved_bottom` rows). A label's `picture` goes into its tab, left of
+    the name. Earlier labels get the best places. Returns the tabs' rectangles, in the order
+    of `labels` (an empty text has no tab: (0, 0, 0, 0))."""
     h, w = image.shape[:2]
     thickness = max(2, round(min(h, w) / 300))
     boxes: list[Rect] = []
@@ -288,48 +277,41 @@ def draw_labels(
             radius = max(2, thickness)
             for px, py in np.asarray(label.landmarks).reshape(-1, 2):
                 cv2.circle(image, (round(float(px)), round(float(py))), radius, LANDMARK.bgr, -1)
-    with_text = [i for i, label in enumerate(labels) if label.text]
-    tab_px = {i: _tab_size_px(image, boxes[i]) for i in with_text}
-    sizes = []
-    for i in with_text:
-        tw, th = text_size(labels[i].text, tab_px[i])
-        pad = max(2, tab_px[i] // 6)
-        sizes.append((tw + 2 * pad, th + pad))
-    margins = (reserved_top, reserved_bottom)
+    shown = [i for i, label in enumerate(labels) if label.text]
+    layouts = [_tab_layout(image, labels[i], boxes[i]) for i in shown]
     tabs = place(
-        [boxes[i] for i in with_text], sizes, (w, h), reserved_top=margins[0],
-        reserved_bottom=margins[1],
+        [boxes[i] for i in shown], [lay[0] for lay in layouts], (w, h),
+        reserved_top=reserved_top, reserved_bottom=reserved_bottom,
     )  # fmt: skip
-    with_picture = [i for i, label in enumerate(labels) if label.picture is not None]
-    picture_sizes = []
-    for i in with_picture:
-        side = max(24, min(boxes[i][3] - boxes[i][1], h // 4))
-        ph, pw = labels[i].picture.shape[:2]  # type: ignore[union-attr]
-        picture_sizes.append((max(1, round(side * pw / ph)), side))
-    spots = place(
-        [boxes[i] for i in with_picture], picture_sizes, (w, h), taken=tabs, beside=True,
-        reserved_top=margins[0], reserved_bottom=margins[1],
-    )  # fmt: skip
-    for i, rect in zip(with_picture, spots, strict=True):
-        color = labels[i].swatch.bgr
-        _leader(image, boxes[i], rect, color)
-        pw, ph = rect[2] - rect[0], rect[3] - rect[1]
-        picture = cv2.resize(labels[i].picture, (pw, ph), interpolation=cv2.INTER_AREA)  # type: ignore[arg-type]
-        image[rect[1] : rect[3], rect[0] : rect[2]] = picture
-        cv2.rectangle(image, rect[:2], (rect[2] - 1, rect[3] - 1), color, 2)
     out: list[Rect] = [(0, 0, 0, 0)] * len(labels)
-    for i, rect in zip(with_text, tabs, strict=True):
+    for i, rect in zip(shown, tabs, strict=True):
         out[i] = rect
-        swatch = labels[i].swatch
-        _leader(image, boxes[i], rect, swatch.bgr)
-    for i, rect in zip(with_text, tabs, strict=True):
-        swatch, size = labels[i].swatch, tab_px[i]
+        _leader(image, boxes[i], rect, labels[i].swatch.bgr)
+    for i, rect, (_, size, side) in zip(shown, tabs, layouts, strict=True):
+        swatch, label = labels[i].swatch, labels[i]
         pad = max(2, size // 6)
         cv2.rectangle(image, rect[:2], (rect[2] - 1, rect[3] - 1), swatch.bgr, -1)
-        put_text(
-            image, labels[i].text, (rect[0] + pad, rect[3] - pad - size // 5), swatch.ink, size
-        )
+        x = rect[0] + pad
+        if label.picture is not None and side:
+            room = min(side, rect[3] - rect[1] - 2 * pad, rect[2] - rect[0] - 2 * pad)
+            if room > 0:
+                photo = cv2.resize(label.picture, (room, room), interpolation=cv2.INTER_AREA)
+                image[rect[1] + pad : rect[1] + pad + room, x : x + room] = photo
+                x += room + pad
+        baseline = (rect[1] + rect[3]) // 2 + size // 2 - size // 8
+        put_text(image, label.text, (x, baseline), swatch.ink, size)
     return out
+
+
+def _tab_layout(image: np.ndarray, label: Label, box: Rect) -> tuple[tuple[int, int], int, int]:
+    """((width, height) of a label's tab, its text size, the side of its picture or 0)."""
+    size = _tab_size_px(image, box)
+    tw, th = text_size(label.text, size)
+    pad = max(2, size // 6)
+    if label.picture is None:
+        return (tw + 2 * pad, th + pad), size, 0
+    side = max(48, 3 * size)
+    return (side + tw + 3 * pad, side + 2 * pad), size, side
 
 
 def draw_box(
@@ -355,13 +337,34 @@ def status_height(image: np.ndarray) -> int:
     return int(max(12, _label_px(image) * 3 // 4) * 1.6)
 
 
+def _line_size(image: np.ndarray, text: str) -> int:
+    """The text size for a status or key line: smaller (down to 9 px) for a long line."""
+    size = max(12, _label_px(image) * 3 // 4)
+    room = image.shape[1] - 16
+    while size > 9 and text_size(text, size)[0] > room:
+        size -= 1
+    return size
+
+
 def draw_status(image: np.ndarray, text: str) -> None:
     """A dark status line across the top of the image."""
-    size = max(12, _label_px(image) * 3 // 4)
+    size = _line_size(image, text)
     bar_h = status_height(image)
-    top = image[:bar_h]
-    top[:] = (top.astype(np.uint16) * 2 // 5 + np.array(STATUS_BG) * 3 // 5).astype(np.uint8)
-    put_text(image, text, (8, bar_h - size // 2 + 1), TEXT, size)
+    _darken(image[:bar_h])
+    put_text(image, text, (8, bar_h // 2 + size // 2 - size // 8), TEXT, size)
+
+
+def draw_keys(image: np.ndarray, text: str) -> None:
+    """The key line: a dark band across the bottom (`status_height` rows) with `text`."""
+    size = _line_size(image, text)
+    bar_h = status_height(image)
+    h = image.shape[0]
+    _darken(image[h - bar_h :])
+    put_text(image, text, (8, h - bar_h // 2 + size // 2 - size // 8), TEXT, size)
+
+
+def _darken(band: np.ndarray) -> None:
+    band[:] = (band.astype(np.uint16) * 2 // 5 + np.array(STATUS_BG) * 3 // 5).astype(np.uint8)
 
 
 def draw_banner(image: np.ndarray, text: str, swatch: Swatch = NOTICE) -> None:

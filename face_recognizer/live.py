@@ -16,11 +16,12 @@ step: every face against one reference face.
 
 from __future__ import annotations
 
+import collections
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,15 +55,23 @@ from face_recognizer.types import (
     Track,
     TrackEnd,
 )
-from face_recognizer.window import CLOSE, LIVE_KEYS, QUIT, Viewer
+from face_recognizer.window import (
+    CLOSE,
+    LANDMARKS,
+    LIVE_KEYS,
+    MATCH,
+    QUIT,
+    Viewer,
+    key_hints,
+)
 from face_recognizer.words import NO_MATCH, plural, similarity_text
 
 if TYPE_CHECKING:
     from face_recognizer.engine import Engine
     from face_recognizer.window import Window
 
-WINDOW_TITLE = "face-recognizer"
-KEYS = LIVE_KEYS  # Q or Esc quit, S saves a snapshot, L toggles landmarks
+WINDOW_TITLE = "face-recognizer: recognize"  # + ": <source>" (`window.window_title`)
+KEYS: dict[str | int, str] = {**LIVE_KEYS, "m": MATCH}  # + M: the matched enrolled photos
 REFRESH_SECONDS = 1.0  # how often the gallery is checked for changes by other processes
 FULL_DETECT_EVERY = 10  # video frames between two detections at the full --det-size
 COARSE_MIN_FACE_PX = 24  # smallest face (detector-input pixels) that the coarse pass may carry
@@ -487,11 +496,54 @@ def name_label(face: Track) -> tuple[str, Swatch]:
 
 def verdict_label(face: Track) -> tuple[str, Swatch]:
     """`verify --reference`'s label: "same 0.61" (`KNOWN`) or "different 0.12" (`STRANGER`);
-    a similarity at or below 0 reads "different: no match"."""
+    a similarity at or below 0 reads plain "different" (no number)."""
     if face.is_known:
         return f"same {similarity_text(face.similarity)}", KNOWN
     shown = similarity_text(face.similarity)
-    return (f"different: {shown}" if shown == NO_MATCH else f"different {shown}"), STRANGER
+    return ("different" if shown == NO_MATCH else f"different {shown}"), STRANGER
+
+
+class MatchedPhotos:
+    """The enrolled photo most like each named face (`recognize --show-match`).
+
+    A person's stored crops are read (`photos_of(name)`) and embedded once, the first time
+    they are named; a face's photo is the crop most similar to its embedding. A tracked face
+    keeps its photo between the frames it is embedded in.
+
+    Args:
+        engine: the `Engine` that embeds the live faces (it embeds the crops too).
+        photos_of: the gallery's `Store.photos_of`.
+    """
+
+    def __init__(self, engine: Engine, photos_of: Callable[[str], Sequence[Any]]) -> None:
+        self.engine = engine
+        self._photos_of = photos_of
+        self._people: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name: (crops, embeddings)
+        self._by_track: dict[int, tuple[str, np.ndarray]] = {}
+
+    def _person(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in self._people:
+            try:
+                crops = np.stack([photo.crop for photo in self._photos_of(name)])
+            except (FaceRecognizerError, ValueError):  # removed meanwhile, or no crop
+                crops = np.zeros((0, 112, 112, 3), np.uint8)
+            self._people[name] = (crops, self.engine.embed_crops(crops))
+        return self._people[name]
+
+    def photo(self, face: Track) -> np.ndarray | None:
+        """The enrolled crop (BGR) of `face.name` most like `face`, None for an unknown face."""
+        if face.name is None:
+            return None
+        kept = self._by_track.get(face.id) if face.id is not None else None
+        if face.embedding is None:
+            return kept[1] if kept is not None and kept[0] == face.name else None
+        crops, embeddings = self._person(face.name)
+        if not len(crops):
+            return None
+        best: np.ndarray = crops[int(np.argmax(embeddings @ face.embedding))]
+        if face.id is not None:
+            self._by_track[face.id] = (face.name, best)
+        return best
 
 
 def annotate(
@@ -659,27 +711,57 @@ class SessionReport:
     tracks_ended: int = 0
 
 
-def status_text(fps: float, faces: int, people: int, device: str, dropped: int | None) -> str:
-    parts = [f"{fps:.1f} FPS", plural(faces, "face"), plural(people, "person"), device]
+def status_text(
+    fps: float | None, faces: int, people: int, device: str, dropped: int | None = None
+) -> str:
+    """ "12.3 FPS | 2 faces | 5 people | CPU" (no FPS when `fps` is None or 0: stills, the
+    first frame; dropped frames when given)."""
+    parts = [] if not fps else [f"{fps:.1f} FPS"]  # none yet after one frame
+    parts += [plural(faces, "face"), plural(people, "person"), device]
     if dropped is not None:
         parts.append(f"{dropped} dropped")
     return " | ".join(parts)
 
 
-Status = Callable[[float, FrameResult, FrameSource], str]
-"""The status line for a frame: (smoothed FPS, result, source) -> text."""
+def still_text(result: FrameResult, source: FrameSource) -> str:
+    """A still's place in its source: "beach.jpg | 3 of 120" (one picture: its name)."""
+    name = Path(result.source).name if result.source else source.spec
+    total = source.total
+    return f"{name} | {result.index + 1} of {total}" if total and total > 1 else name
 
-Annotator = Callable[[np.ndarray, FrameResult, bool, int], None]
-"""Draws a result's faces onto a picture in place: (picture, result, draw landmarks, rows at
-the top the status line covers, where no name tab may go)."""
+
+Status = Callable[[float, FrameResult, FrameSource], str]
+"""The status line for a frame: (FPS smoothed over about a second, result, source) -> text."""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """How a frame is drawn: with landmarks, with the matched enrolled photo beside each
+    named face (`recognize --show-match`), and the rows at the top and bottom that the
+    status and key lines cover, where no name tab may go."""
+
+    landmarks: bool = False
+    show_match: bool = False
+    reserved_top: int = 0
+    reserved_bottom: int = 0
+
+
+Annotator = Callable[[np.ndarray, FrameResult, View], None]
+"""Draws a result's faces onto a picture in place."""
 
 
 def recognizer_status(recognizer: Recognizer, device_label: str) -> Status:
-    """`recognize`'s status line: FPS, faces, people, device, dropped frames (live only)."""
+    """`recognize`'s status line: FPS (stills: the file and "k of n"), faces, people,
+    device, dropped frames (live only)."""
 
     def status(fps: float, result: FrameResult, source: FrameSource) -> str:
         dropped = source.dropped if source.is_live else None
-        text = status_text(fps, len(result.faces), recognizer.people_count, device_label, dropped)
+        people = recognizer.people_count
+        if source.is_stills:
+            counts = status_text(None, len(result.faces), people, device_label)
+            text = f"{still_text(result, source)} | {counts}"
+        else:
+            text = status_text(fps, len(result.faces), people, device_label, dropped)
         # a shared gallery's server away: recognizing with the index loaded (matcher.offline)
         return text + " | gallery offline" if getattr(recognizer.matcher, "offline", None) else text
 
@@ -687,18 +769,97 @@ def recognizer_status(recognizer: Recognizer, device_label: str) -> Status:
 
 
 def _annotated(
-    image: np.ndarray, result: FrameResult, status: str, draw: Annotator, landmarks: bool
+    image: np.ndarray,
+    result: FrameResult,
+    status: str,
+    draw: Annotator,
+    reserved_bottom: int,
+    toggles: Mapping[str, bool],
 ) -> np.ndarray:
     """A copy of `image` with `result` and the status line drawn on it."""
     drawn: np.ndarray = image.copy()
-    draw(drawn, result, landmarks, status_height(drawn) if status else 0)
+    view = View(
+        landmarks=toggles.get(LANDMARKS, False),
+        show_match=toggles.get(MATCH, False),
+        reserved_top=status_height(drawn) if status else 0,
+        reserved_bottom=reserved_bottom,
+    )
+    draw(drawn, result, view)
     if status:
         draw_status(drawn, status)
     return drawn
 
 
-def _draw_names(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
-    annotate(image, result, landmarks=landmarks, reserved_top=reserved)
+def name_annotator(photos: MatchedPhotos | None = None, label: Labeler = name_label) -> Annotator:
+    """`recognize`'s annotator: each face's `label` (names by default; `--liveness` adds the
+    state), and with `View.show_match` the enrolled photo each named face matched beside it."""
+
+    def draw(image: np.ndarray, result: FrameResult, view: View) -> None:
+        annotate(
+            image, result, landmarks=view.landmarks, label=label,
+            reserved_top=view.reserved_top, reserved_bottom=view.reserved_bottom,
+            picture=photos.photo if photos is not None and view.show_match else None,
+        )  # fmt: skip
+
+    return draw
+
+
+DRAW_NAMES = name_annotator()  # `run`'s default: names, no matched photos
+
+
+FPS_SECONDS = 1.0  # the status line's FPS is the frame rate over about this long
+
+
+class _Rate:
+    """Frames per second over the last `FPS_SECONDS` (a steady number, not the last frame's)."""
+
+    def __init__(self) -> None:
+        self._times: collections.deque[float] = collections.deque()
+
+    def tick(self, now: float) -> float:
+        self._times.append(now)
+        while len(self._times) > 2 and now - self._times[0] > FPS_SECONDS:
+            self._times.popleft()
+        span = now - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+def _fit_still(
+    frame: Frame, result: FrameResult, canvas_wh: tuple[int, int]
+) -> tuple[Frame, FrameResult]:
+    """A still scaled to fill `canvas_wh` (aspect kept, centred on black), its faces with it."""
+    h, w = frame.image.shape[:2]
+    cw, ch = canvas_wh
+    scale = min(cw / w, ch / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    x0, y0 = (cw - nw) // 2, (ch - nh) // 2
+    canvas = np.zeros((ch, cw, 3), np.uint8)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(
+        frame.image, (nw, nh), interpolation=interpolation
+    )
+    offset = np.array([x0, y0], np.float32)
+
+    def moved(face: Track) -> Track:
+        x1, y1, x2, y2 = (float(v) * scale for v in face.xyxy)
+        points = np.asarray(face.landmarks, np.float32) * scale + offset
+        return replace(face, xyxy=(x1 + x0, y1 + y0, x2 + x0, y2 + y0), landmarks=points)
+
+    fitted = replace(result, faces=tuple(moved(f) for f in result.faces))
+    return replace(frame, image=canvas), fitted
+
+
+STILL_CANVAS_WH = (1280, 800)  # stills in a window fill this (or the screen, if smaller)
+
+
+def _still_canvas(first_wh: tuple[int, int], window: Window) -> tuple[int, int]:
+    """The one size every still of a folder is shown at: the first one's aspect, as large
+    as `STILL_CANVAS_WH` and the screen allow (small photos are enlarged)."""
+    scale = window.scale_for(STILL_CANVAS_WH)
+    room_w, room_h = STILL_CANVAS_WH[0] * scale, STILL_CANVAS_WH[1] * scale
+    w, h = first_wh
+    fit = min(room_w / w, room_h / h)
+    return max(1, round(w * fit)), max(1, round(h * fit))
 
 
 def run(
@@ -706,10 +867,12 @@ def run(
     step: Step,
     *,
     sinks: Iterable[Sink] = (),
-    annotator: Annotator = _draw_names,
+    annotator: Annotator = DRAW_NAMES,
     status: Status | None = None,
     window: Window | None = None,
+    keys: Mapping[str | int, str] = KEYS,
     landmarks: bool = False,
+    show_match: bool | None = None,
     snapshot_dir: Path = Path("."),
     snapshot_prefix: str = "snapshot",
     stop: threading.Event | None = None,
@@ -718,31 +881,49 @@ def run(
 
     Each result goes to every sink (with the annotated picture for sinks that want one),
     each track end event to `on_track_end`, also the events of the tracks still alive when
-    the loop ends. Pictures are drawn only for a window or a sink that wants them. Still
-    images wait for a key in the window; S saves snapshots into `snapshot_dir`. Sinks are
-    closed when the loop ends (also on an error).
+    the loop ends. Pictures are drawn only for a window or a sink that wants them. In a
+    window, `keys` are hinted along the bottom; stills are fitted to one canvas and wait for
+    a key; a video file that ends holds its last frame until a key ("end: press any key");
+    S saves snapshots into `snapshot_dir`; L toggles landmarks and, unless `show_match` is
+    None, M the matched photos. Sinks are closed when the loop ends (also on an error).
     """
     sinks = list(sinks)
     report = SessionReport()
     viewer = None
+    toggles = {LANDMARKS: landmarks}
+    if show_match is not None:
+        toggles[MATCH] = show_match
     if window is not None:
+        hint_keys = {k: a for k, a in keys.items() if a != MATCH or show_match is not None}
+        hints = key_hints(
+            hint_keys,
+            still=source.is_stills,
+            video=not source.is_live and not source.is_stills,
+        )
         viewer = Viewer(
-            window, landmarks=landmarks, snapshot_dir=snapshot_dir, prefix=snapshot_prefix
+            window, toggles=toggles, snapshot_dir=snapshot_dir, prefix=snapshot_prefix, hints=hints
         )
         report.snapshots = viewer.snapshots
     wants_image = viewer is not None or any(sink.wants_image for sink in sinks)
     started = time.perf_counter()
-    fps = 0.0
-    last = started
+    rate = _Rate()
     # a video file in a window plays at its own frame rate (F: as fast as possible)
     paced = viewer is not None and not source.is_live and not source.is_stills
     clock: tuple[float, float] | None = None  # (wall time, frame time) of the pacing origin
+    canvas_wh: tuple[int, int] | None = None  # stills in a window: every one at this size
+    last: tuple[Frame, FrameResult, str] | None = None  # what the window shows
 
     def ended(events: Iterable[TrackEnd]) -> None:
         for event in events:
             report.tracks_ended += 1
             for sink in sinks:
                 sink.on_track_end(event)
+
+    def drawer(
+        frame: Frame, result: FrameResult, text: str
+    ) -> Callable[[Mapping[str, bool]], np.ndarray]:
+        bottom = status_height(frame.image) if viewer is not None else 0
+        return functools.partial(_annotated, frame.image, result, text, annotator, bottom)
 
     try:
         for frame in source:
@@ -752,23 +933,25 @@ def run(
             if source.is_stills:
                 step.reset()
             result = step.process(frame, still=source.is_stills)
-            now = time.perf_counter()
-            dt = now - last
-            last = now
-            if dt > 0:
-                fps = 1.0 / dt if fps == 0.0 else 0.9 * fps + 0.1 / dt
+            fps = rate.tick(time.perf_counter())
             report.frames += 1
             report.embedded += result.embedded
             image = None
             draw = None
             if wants_image:
                 text = status(fps, result, source) if status is not None else ""
-                if window is not None:
+                shown_frame, shown_result = frame, result
+                if window is not None and source.is_stills:
+                    if canvas_wh is None:
+                        canvas_wh = _still_canvas(frame.image.shape[1::-1], window)
+                    shown_frame, shown_result = _fit_still(frame, result, canvas_wh)
+                elif window is not None:
                     scale = window.scale_for((frame.image.shape[1], frame.image.shape[0]))
                     if scale < 1.0:
                         text = f"{text} | shown at {scale:.0%}" if text else f"{scale:.0%}"
-                draw = functools.partial(_annotated, frame.image, result, text, annotator)
-                image = draw(landmarks if viewer is None else viewer.landmarks)
+                draw = drawer(shown_frame, shown_result, text)
+                image = draw(toggles if viewer is None else viewer.toggles)
+                last = (shown_frame, shown_result, text)
             for sink in sinks:
                 sink.on_frame(frame, result, image if sink.wants_image else None)
             ended(result.ended)
@@ -788,6 +971,16 @@ def run(
                 report.stopped_by = action
                 break
         ended(step.finish())
+        if (
+            viewer is not None
+            and last is not None
+            and report.stopped_by == "end"
+            and not source.is_stills
+        ):
+            # a finished video stays until it has been seen
+            frame_, result_, text = last
+            ending = f"end: press any key | {text}" if text else "end: press any key"
+            viewer.hold(drawer(frame_, result_, ending)(viewer.toggles))
     except KeyboardInterrupt:  # Ctrl-C: the tracks still open end too (sightings keep them)
         report.stopped_by = "interrupt"
         ended(step.finish())

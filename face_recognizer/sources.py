@@ -46,6 +46,7 @@ class FrameSource:
         is_stills: image file or folder: frames are unrelated pictures.
         fps: frames per second the source announces, or None (stills, unknown).
         dropped: live frames that were replaced by a newer one before being taken.
+        total: how many frames there are, when known (stills: the pictures).
     """
 
     def __init__(self, spec: str, *, is_live: bool, is_stills: bool, fps: float | None) -> None:
@@ -54,6 +55,7 @@ class FrameSource:
         self.is_stills = is_stills
         self.fps = fps
         self.dropped = 0
+        self.total: int | None = None
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -72,6 +74,7 @@ class _StillsSource(FrameSource):
     def __init__(self, spec: str, paths: list[Path]) -> None:
         super().__init__(spec, is_live=False, is_stills=True, fps=None)
         self.paths = paths
+        self.total = len(paths)
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):

@@ -8,6 +8,7 @@ when the user closed the window, or None. `Viewer` adds what the live commands (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from face_recognizer.draw import NOTICE, draw_banner
+from face_recognizer.draw import NOTICE, draw_banner, draw_keys
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.images import write_image
 
@@ -27,7 +28,9 @@ ANY_KEY = "any"  # an unmapped key, reported only by `show(image, wait_ms=0)`
 QUIT = "quit"
 SNAPSHOT = "snapshot"
 LANDMARKS = "landmarks"
+MATCH = "match"  # recognize --show-match: the enrolled photo beside each named face
 FAST = "fast"  # video files: play as fast as processing allows instead of at their frame rate
+TOGGLES = (LANDMARKS, MATCH)  # actions that switch a way of drawing on and off
 LIVE_KEYS: dict[str | int, str] = {
     "q": QUIT,
     27: QUIT,
@@ -35,6 +38,42 @@ LIVE_KEYS: dict[str | int, str] = {
     "l": LANDMARKS,
     "f": FAST,
 }
+APP = "face-recognizer"
+
+
+def window_title(command: str, what: str) -> str:
+    """Every window's title: "face-recognizer: recognize: clip.mp4"."""
+    return f"{APP}: {command}: {what}"
+
+
+def source_title(spec: str) -> str:
+    """A source as a title names it: "camera 0", a file's or folder's name, a URL as given."""
+    if spec.isdigit():
+        return f"camera {spec}"
+    if "://" in spec:
+        return spec
+    return Path(spec).name or spec
+
+
+_KEY_WORDS = {QUIT: "quit", SNAPSHOT: "snapshot", LANDMARKS: "landmarks", MATCH: "matched photo",
+              FAST: "fast/real time"}  # fmt: skip
+
+
+def key_hints(keys: Mapping[str | int, str], *, still: bool = False, video: bool = False) -> str:
+    """A window's key line: "Q/Esc quit   S snapshot   L landmarks" (F only for a video
+    file; "any other key: next" for stills)."""
+    by_action: dict[str, list[str]] = {}
+    for key, action in keys.items():
+        name = key.upper() if isinstance(key, str) else {27: "Esc"}.get(int(key))
+        if name is None or (action == FAST and not video):
+            continue
+        by_action.setdefault(action, []).append(name)
+    parts = [f"{'/'.join(names)} {_KEY_WORDS.get(a, a)}" for a, names in by_action.items()]
+    if still:
+        parts.append("any other key: next")
+    return "   ".join(parts)
+
+
 SCREEN_MARGIN_PX = (40, 80)  # room left for window decorations and a panel (width, height)
 
 
@@ -122,6 +161,11 @@ class Window:
         self.scale = 1.0  # how the first picture was scaled to fit the screen
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
 
+    def retitle(self, title: str) -> None:
+        """Show `title` in the title bar (the window keeps its name for OpenCV)."""
+        with contextlib.suppress(cv2.error):  # a backend without titles
+            cv2.setWindowTitle(self.title, title)
+
     def scale_for(self, image_wh: tuple[int, int]) -> float:
         """The scale at which a picture of `image_wh` is shown (<= 1: it fits the screen)."""
         return fit_scale(image_wh, self._screen)
@@ -186,50 +230,64 @@ class Window:
 
 
 class Viewer:
-    """A `Window` as the live commands use it (keys: `LIVE_KEYS`).
+    """A `Window` as the live commands use it (keys: `LIVE_KEYS`, and M with --show-match).
 
-    `present()` shows a frame: `SNAPSHOT` saves it as `<snapshot_dir>/<prefix>-<time>.png`
-    (a banner names the file), `LANDMARKS` toggles `landmarks` and redraws, `QUIT` and
-    `CLOSE` are returned to the caller, and a still waits until a key moves on.
+    `present()` shows a frame with the key line (`hints`) along its bottom: `SNAPSHOT` saves
+    the frame (without the key line) as `<snapshot_dir>/<prefix>-<time>.png` (a banner names
+    the file), a toggle (`TOGGLES`: L landmarks, M matched photos) switches `toggles[action]`
+    and redraws, `QUIT` and `CLOSE` are returned to the caller, and a still waits until a key
+    moves on. `hold()` keeps a finished video's last frame until a key.
     """
 
     def __init__(
         self,
         window: Window,
         *,
-        landmarks: bool = False,
+        toggles: Mapping[str, bool] | None = None,
         snapshot_dir: Path = Path("."),
         prefix: str = "snapshot",
+        hints: str = "",
     ) -> None:
         self.window = window
-        self.landmarks = landmarks
+        self.toggles: dict[str, bool] = dict(toggles or {})
         self.snapshot_dir = snapshot_dir
         self.prefix = prefix
+        self.hints = hints
         self.snapshots: list[Path] = []
         self.fast = False  # F: video files play as fast as processing allows
         self._banner: tuple[str, float] = ("", 0.0)
 
+    @property
+    def landmarks(self) -> bool:
+        return self.toggles.get(LANDMARKS, False)
+
+    def _shown(self, image: np.ndarray, hints: str) -> np.ndarray:
+        shown: np.ndarray = image.copy()
+        if hints:
+            draw_keys(shown, hints)
+        text, until = self._banner
+        if time.monotonic() < until:
+            draw_banner(shown, text, NOTICE)
+        return shown
+
     def present(
         self,
         image: np.ndarray,
-        redraw: Callable[[bool], np.ndarray],
+        redraw: Callable[[Mapping[str, bool]], np.ndarray],
         *,
         still: bool,
         wait_ms: int = 1,
     ) -> str | None:
         """Show `image` and return the action that ends its turn (None: no key).
 
-        `redraw(landmarks)` draws the frame again when `LANDMARKS` is pressed. A video
+        `redraw(toggles)` draws the frame again when a toggle's key is pressed. A video
         frame's turn ends after one short poll; a still's with the first key that is
-        neither `SNAPSHOT` nor `LANDMARKS`.
+        neither `SNAPSHOT`, `FAST` nor a toggle.
         """
         while True:
-            shown = image
-            text, until = self._banner
-            if time.monotonic() < until:
-                shown = image.copy()
-                draw_banner(shown, text, NOTICE)
-            action = self.window.show(shown, 0 if still else max(1, wait_ms))
+            action = self.window.show(
+                self._shown(image, self.hints), 0 if still else max(1, wait_ms)
+            )
             if action == FAST:
                 self.fast = not self.fast
                 self._banner = (
@@ -238,13 +296,24 @@ class Viewer:
                 )
             if action == SNAPSHOT:
                 self._save(image)
-            elif action == LANDMARKS:
-                self.landmarks = not self.landmarks
-                image = redraw(self.landmarks)
+            elif action in TOGGLES and action in self.toggles:
+                self.toggles[action] = not self.toggles[action]
+                image = redraw(self.toggles)
             elif action in (QUIT, CLOSE):
                 return action
-            if not still or action not in (SNAPSHOT, LANDMARKS, FAST):
+            if not still or action not in (SNAPSHOT, FAST, *TOGGLES):
                 return action
+
+    def hold(self, image: np.ndarray) -> str:
+        """Keep `image` (a finished video's last frame) until any key or a close; the title
+        says so too."""
+        self.window.retitle(f"{self.window.title} (end: press any key)")
+        while True:
+            action = self.window.show(self._shown(image, "any key: close"), 0)
+            if action == SNAPSHOT:
+                self._save(image)
+                continue
+            return action or ANY_KEY
 
     def _save(self, image: np.ndarray) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")

@@ -4,7 +4,7 @@ The `xdisplay` fixture starts `Xvfb` on a display number the server picks itself
 running side by side never collide), yields the DISPLAY string (":3") and stops it.
 Start the program under test with `env=desktop_env(display)`, then::
 
-    window = wait_for_window(display, "Register Ana", proc=proc)
+    window = wait_for_window(display, "face-recognizer: register: Ana", proc=proc)
     press(display, window, "s")          # the window gets it like a real key press
     image = screenshot(display, window)  # BGR array of what is on screen
     image = wait_for_screen(display, window, lambda im: im.max() > 0)  # retried until true
@@ -184,6 +184,32 @@ def wait_for_screen(
         if time.monotonic() > deadline:
             raise AssertionError(f"window {window_id} did not show {what} within {timeout:.0f} s")
         time.sleep(0.2)
+
+
+def wait_for_title(
+    display: str,
+    window_id: int,
+    text: str,
+    timeout: float = 120.0,
+    proc: subprocess.Popen[str] | None = None,
+) -> str:
+    """The window's title once it contains `text` (a program that says a state there)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        title = window_title(display, window_id)
+        if text in title:
+            return title
+        if time.monotonic() > deadline or (proc is not None and proc.poll() is not None):
+            raise AssertionError(f"the title never said {text!r} (last: {title!r}){_explain(proc)}")
+        time.sleep(0.2)
+
+
+def screenshots_dir(tmp_path: Path) -> Path:
+    """Where window tests keep their screenshots: `$FACE_RECOGNIZER_SCREENSHOTS` (e.g.
+    `docs`, to regenerate the README's pictures), else the test's `tmp_path`."""
+    folder = Path(os.environ.get("FACE_RECOGNIZER_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def wait_for_file(folder: Path, pattern: str, timeout: float = 15.0) -> Path:

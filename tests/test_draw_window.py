@@ -146,15 +146,18 @@ def test_pedestrian_frames_get_name_tabs_that_never_overlap(engine, datasets, tm
     assert counted >= 20  # a crowd, not an empty street
 
 
-def test_a_picture_goes_beside_its_face_without_covering_a_tab() -> None:
-    from face_recognizer.draw import Label, draw_labels, intersects
+def test_a_matched_photo_goes_into_the_name_tab_beside_the_face() -> None:
+    from face_recognizer.draw import Label, draw_labels
 
     image = np.zeros((300, 400, 3), np.uint8)
     photo = np.full((112, 112, 3), 200, np.uint8)
-    (tab,) = draw_labels(image, [Label((100, 100, 180, 200), "Ana 0.61", KNOWN, picture=photo)])
-    beside = image[100:200, 182:290]
-    assert (beside == 200).all(axis=2).sum() > 5000  # the photo, right of the box
-    assert not intersects(tab, (182, 100, 282, 200))
+    (plain,) = draw_labels(image.copy(), [Label((100, 150, 180, 250), "Ana 0.61", KNOWN)])
+    (tab,) = draw_labels(image, [Label((100, 150, 180, 250), "Ana 0.61", KNOWN, picture=photo)])
+    assert tab[3] <= 150  # above the face
+    assert tab[2] - tab[0] > plain[2] - plain[0] + 40  # room for the photo
+    inside = image[tab[1] : tab[3], tab[0] : tab[2]]
+    assert (inside == 200).all(axis=2).sum() >= 48 * 48  # the photo, in the tab
+    assert _count(inside, KNOWN.bgr) > 500  # on the known colour
 
 
 def test_status_and_banner() -> None:
@@ -192,7 +195,7 @@ def test_labels_say_the_state_in_words_and_never_show_a_negative_similarity() ->
     assert name_label(known) == ("Ana 0.61", KNOWN)
     assert name_label(stranger) == ("Unknown", STRANGER)
     assert verdict_label(known) == ("same 0.61", KNOWN)
-    assert verdict_label(stranger) == ("different: no match", STRANGER)
+    assert verdict_label(stranger) == ("different", STRANGER)
     assert verdict_label(Track(3, box, np.zeros((5, 2), np.float32), None, 0.12)) == (
         "different 0.12",
         STRANGER,
@@ -261,3 +264,180 @@ def test_window_maps_keys_and_reports_close(xdisplay: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_key_hints_titles_and_a_steady_frame_rate() -> None:
+    from face_recognizer.live import KEYS, _Rate
+    from face_recognizer.window import LIVE_KEYS, key_hints, source_title, window_title
+
+    assert key_hints(LIVE_KEYS) == "Q/Esc quit   S snapshot   L landmarks"
+    assert key_hints(KEYS, video=True) == (
+        "Q/Esc quit   S snapshot   L landmarks   F fast/real time   M matched photo"
+    )
+    assert key_hints(LIVE_KEYS, still=True).endswith("any other key: next")
+    assert window_title("recognize", source_title("0")) == "face-recognizer: recognize: camera 0"
+    assert source_title("/data/clips/street.mp4") == "street.mp4"
+    rate = _Rate()
+    shown = [rate.tick(t) for t in np.cumsum([0.05, 0.15] * 20)]  # uneven frames, 10 a second
+    assert all(9.0 < fps < 11.5 for fps in shown[10:]), shown[10:]
+
+
+# Windows of the live commands under Xvfb, one screenshot of each state (README pictures:
+# FACE_RECOGNIZER_SCREENSHOTS=docs pytest tests/test_draw_window.py -k window_shows).
+
+
+@pytest.fixture(scope="module")
+def demo_db(engine, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A gallery of the demo's people: Yao Ming and three Spurs players (bundled photos)."""
+    from face_recognizer.cli.recognize import _enrol_demo_people
+    from face_recognizer.store.sqlite import Gallery
+
+    db = tmp_path_factory.mktemp("demo") / "db"
+    with Gallery(db) as gallery:
+        assert len(_enrol_demo_people(engine, gallery)) == 4
+    return db
+
+
+def _launch(display: str, cwd, *args: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+    return subprocess.Popen(
+        [sys.executable, "-m", "face_recognizer", *args],
+        env=desktop_env(display), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+    )  # fmt: skip
+
+
+def _has(image: np.ndarray, color: tuple[int, int, int], at_least: int) -> bool:
+    close = np.abs(image.astype(np.int16) - np.array(color, np.int16)).max(axis=2) <= 12
+    return int(close.sum()) >= at_least
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def test_window_shows_a_folder_of_stills_one_by_one_fitted_with_aspect_kept(
+    demo_db,
+    xdisplay: str,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The team photo (22 faces, Yao Ming named) then a portrait photo: one window size,
+    each still fitted into it with its aspect kept (black bars), the key line at the bottom,
+    any key moves on and the last one ends."""
+    import shutil
+
+    from desktop import screenshots_dir
+
+    from face_recognizer.samples import sample_path
+
+    shots = screenshots_dir(tmp_path / "shots")
+    folder = tmp_path / "team photos"
+    folder.mkdir()
+    shutil.copy(sample_path("players.jpg"), folder / "1 players.jpg")
+    shutil.copy(sample_path("gdp.jpg"), folder / "2 spurs.jpg")
+    proc = _launch(xdisplay, tmp_path, "recognize", "--ctx", "-1", "--db", str(demo_db),
+                   "--no-log", "--source", str(folder))  # fmt: skip
+    try:
+        window = wait_for_window(xdisplay, "face-recognizer: recognize: team photos", proc=proc)
+        crowd = wait_for_screen(
+            xdisplay, window, lambda im: _has(im, KNOWN.bgr, 300), 120, "a name"
+        )
+        cv2_write(shots / "window-crowd.png", crowd)
+        h, w = crowd.shape[:2]
+        assert abs(w / h - 1237 / 800) < 0.03  # the first still's aspect, fitted to the screen
+        assert w > 1000  # as large as the 1280x800 screen allows
+        assert _has(crowd, STRANGER.bgr, 1000)  # the other 21 are Unknown
+        assert crowd[-8:].mean() < crowd[h // 2 :].mean()  # the dark key line along the bottom
+        press(xdisplay, window, "space")
+        portrait = wait_for_screen(
+            xdisplay, window, lambda im: im[h // 3 : -h // 3, : w // 8].max() < 40, 60,
+            "the portrait photo between black bars",
+        )  # fmt: skip
+        cv2_write(shots / "window-stills.png", portrait)
+        assert portrait.shape == crowd.shape  # one window size for every still
+        assert _has(portrait, KNOWN.bgr, 300)  # the Spurs, named
+        filled = np.flatnonzero(portrait[h // 2].max(axis=1) > 40)
+        assert abs((filled[-1] - filled[0]) / h - 500 / 665) < 0.08  # aspect kept, not stretched
+        press(xdisplay, window, "space")
+        err = _finish(proc)
+        assert "2 frames in" in err
+    finally:
+        _stop(proc)
+
+
+def cv2_write(path, image: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    assert cv2.imwrite(str(path), image)
+
+
+def test_window_shows_the_end_of_a_video_until_a_key(demo_db, xdisplay: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A short clip plays to its end; its last frame stays, the status line and title say
+    "end: press any key", and only a key closes it."""
+    import cv2
+    from desktop import screenshots_dir, wait_for_title
+
+    from face_recognizer.images import read_image
+    from face_recognizer.samples import sample_path
+
+    shots = screenshots_dir(tmp_path / "shots")
+    team = np.ascontiguousarray(read_image(sample_path("players.jpg"))[60:560, 300:1100])
+    clip = tmp_path / "team.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10, team.shape[1::-1])
+    for _ in range(12):
+        writer.write(team)
+    writer.release()
+    proc = _launch(xdisplay, tmp_path, "recognize", "--ctx", "-1", "--db", str(demo_db),
+                   "--no-log", "--source", str(clip))  # fmt: skip
+    try:
+        window = wait_for_window(xdisplay, "face-recognizer: recognize: team.avi", proc=proc)
+        wait_for_title(xdisplay, window, "end: press any key", proc=proc)
+        end = wait_for_screen(xdisplay, window, lambda im: _has(im, KNOWN.bgr, 300), 60, "a name")
+        cv2_write(shots / "window-end.png", end)
+        assert proc.poll() is None  # held open: nothing closes it but a key
+        assert end[: end.shape[0] // 20].mean() < end.mean()  # the status line on top
+        press(xdisplay, window, "space")
+        assert "12 frames in" in _finish(proc)
+    finally:
+        _stop(proc)
+
+
+def test_window_shows_the_matched_enrolled_photo_beside_a_named_face(
+    demo_db,
+    xdisplay: str,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """`--show-match`: beside Yao Ming, the enrolled photo he matched; M hides it again."""
+    from desktop import screenshots_dir
+
+    from face_recognizer.samples import sample_path
+
+    shots = screenshots_dir(tmp_path / "shots")
+    proc = _launch(xdisplay, tmp_path, "recognize", "--ctx", "-1", "--db", str(demo_db),
+                   "--no-log", "--show-match", "--source", str(sample_path("gdp.jpg")))  # fmt: skip
+    try:
+        window = wait_for_window(xdisplay, "face-recognizer: recognize: gdp.jpg", proc=proc)
+        shown = wait_for_screen(xdisplay, window, lambda im: _has(im, KNOWN.bgr, 300), 120, "names")
+        cv2_write(shots / "window-show-match.png", shown)
+        press(xdisplay, window, "m")
+        hidden = wait_for_screen(
+            xdisplay, window, lambda im: np.abs(im.astype(int) - shown).max() > 60, 30, "a change"
+        )
+        changed = np.abs(hidden.astype(int) - shown).max(axis=2) > 40
+        ys, xs = np.nonzero(changed)
+        area = (ys.max() - ys.min()) * (xs.max() - xs.min())
+        h, w = shown.shape[:2]
+        assert 3 * 40 * 40 < area < h * w // 2  # three photos of faces went, nothing else
+        inside = shown[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        assert _has(inside, KNOWN.bgr, 3 * 4 * 40)  # framed in the known colour
+        press(xdisplay, window, "q")
+        _finish(proc)
+    finally:
+        _stop(proc)

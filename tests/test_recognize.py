@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
+from desktop import (
+    desktop_env,
+    press,
+    wait_for_file,
+    wait_for_screen,
+    wait_for_title,
+    wait_for_window,
+)
 
 from face_recognizer.draw import KNOWN, STRANGER
 from face_recognizer.enrol import enrol_face
@@ -399,8 +406,10 @@ def test_a_1080p_video_window_fits_the_screen_and_plays_at_the_clip_frame_rate(
         assert abs(w / h - 16 / 9) < 0.05  # aspect kept
         corner = shot[int(h * 0.9) :, int(w * 0.93) :]
         assert _has(corner, (255, 0, 255), 100)  # the bottom right of the picture is shown
-        _, err = proc.communicate(timeout=120)
+        wait_for_title(xdisplay, window, "end: press any key", proc=proc)  # the last frame stays
         played = time.monotonic() - opened
+        press(xdisplay, window, "space")
+        _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "60 frames in" in err
         # ~6 s at 10 FPS from the first frame (not processing speed); the first screenshot

@@ -111,7 +111,7 @@ def test_snap_while_the_box_is_green_then_q_stores_the_person(
     clip, name, reference, other = face_clip
     db = tmp_path / "db"
     proc = start(xdisplay, "-n", name, "--source", str(clip), "--db", str(db))
-    window = wait_for_window(xdisplay, f"Register {name}", proc=proc)
+    window = wait_for_window(xdisplay, f"face-recognizer: register: {name}", proc=proc)
     shot = wait_for_screen(
         xdisplay, window, lambda im: pixels(im, GOOD) > 300, 60, "a green face box"
     )
@@ -153,7 +153,7 @@ def test_s_on_a_frame_without_a_face_stores_nothing(xdisplay: str, tmp_path: Pat
     clip = make_clip(tmp_path / "mask.avi", "mask_white.jpg", frames=20)
     db = tmp_path / "db"
     proc = start(xdisplay, "-n", "Nobody", "--source", str(clip), "--db", str(db))
-    window = wait_for_window(xdisplay, "Register Nobody", proc=proc)
+    window = wait_for_window(xdisplay, "face-recognizer: register: Nobody", proc=proc)
     before = wait_for_screen(xdisplay, window, lambda im: pixels(im, BAD) > 500, 60, "red")
     assert pixels(before, GOOD) == 0
     press(xdisplay, window, "s")
@@ -176,7 +176,7 @@ def test_esc_cancels_without_storing(xdisplay: str, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "yao.avi", "yaoming.jpg", frames=60)
     db = tmp_path / "db"
     proc = start(xdisplay, "-n", "Yao Ming", "--source", str(clip), "--db", str(db))
-    window = wait_for_window(xdisplay, "Register Yao Ming", proc=proc)
+    window = wait_for_window(xdisplay, "face-recognizer: register: Yao Ming", proc=proc)
     wait_for_screen(xdisplay, window, lambda im: pixels(im, GOOD) > 300, 60, "a green box")
     press(xdisplay, window, "s")
     time.sleep(0.3)
@@ -198,7 +198,7 @@ def test_closing_the_window_stores_and_an_existing_name_gets_more_photos(
 
     clip = make_clip(tmp_path / "yao.avi", "yaoming.jpg", frames=60)
     proc = start(xdisplay, "-n", " Yao Ming ", "--source", str(clip), "--db", str(db))
-    window = wait_for_window(xdisplay, "Register Yao Ming", proc=proc)
+    window = wait_for_window(xdisplay, "face-recognizer: register: Yao Ming", proc=proc)
     wait_for_screen(xdisplay, window, lambda im: pixels(im, GOOD) > 300, 60, "a green box")
     press(xdisplay, window, "s")
     time.sleep(0.4)
@@ -264,7 +264,7 @@ def test_an_unplugged_camera_leaves_a_message_and_q_keeps_the_snaps(xdisplay: st
         stderr=subprocess.PIPE,
         text=True,
     )
-    window = wait_for_window(xdisplay, "Register Yao Ming", proc=proc)
+    window = wait_for_window(xdisplay, "face-recognizer: register: Yao Ming", proc=proc)
     wait_for_screen(xdisplay, window, lambda im: pixels(im, GOOD) > 300, 60, "a green box")
     press(xdisplay, window, "s")
     # the message: a red banner in the middle and a red note at the bottom, no green box

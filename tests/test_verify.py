@@ -166,7 +166,14 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
     import subprocess
     import sys
 
-    from desktop import desktop_env, press, wait_for_file, wait_for_screen, wait_for_window
+    from desktop import (
+        desktop_env,
+        press,
+        screenshots_dir,
+        wait_for_file,
+        wait_for_screen,
+        wait_for_window,
+    )
 
     from face_recognizer.draw import KNOWN, STRANGER
 
@@ -192,7 +199,9 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
         cwd=tmp_path,
     )
     try:
-        window = wait_for_window(xdisplay, "face-recognizer verify", proc=proc)
+        window = wait_for_window(
+            xdisplay, "face-recognizer: verify: yaoming.jpg in team.avi", proc=proc
+        )
         shot = wait_for_screen(
             xdisplay,
             window,
@@ -201,6 +210,7 @@ def test_live_window_marks_the_reference_face_green_and_q_quits(
             what="one green (same) box and red (different) boxes",
         )
         assert shot.mean() > 20
+        cv2.imwrite(str(screenshots_dir(tmp_path / "shots") / "window-verify.png"), shot)
         press(xdisplay, window, "s")  # the same keys as recognize: S saves a snapshot
         snapshot = wait_for_file(tmp_path, "verify-snapshot-*.png")
         press(xdisplay, window, "q")

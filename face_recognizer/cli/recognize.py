@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -23,9 +23,6 @@ from face_recognizer.cli.options import (
 from face_recognizer.errors import FaceRecognizerError
 from face_recognizer.types import FrameResult
 from face_recognizer.words import plural
-
-if TYPE_CHECKING:
-    import numpy as np
 
 _EMPTY_HINT = (
     "The gallery {db!r} is empty, so everyone shows as Unknown; register someone with "
@@ -74,6 +71,11 @@ _EMPTY_HINT = (
 )
 @click.option("--landmarks", is_flag=True, help="Draw the five face landmarks (L toggles).")
 @click.option(
+    "--show-match",
+    is_flag=True,
+    help="Show the enrolled photo each named face matched best, beside it (M toggles).",
+)
+@click.option(
     "--no-log", is_flag=True, help="Do not store sightings (who was seen when) in the gallery."
 )
 @click.option(
@@ -105,6 +107,7 @@ def recognize(
     as_csv: bool,
     output: Path | None,
     landmarks: bool,
+    show_match: bool,
     no_log: bool,
     auto_enrol: int | None,
     liveness: bool,
@@ -112,8 +115,10 @@ def recognize(
 ) -> None:
     """Show every face with its name, or Unknown, live.
 
-    Keys: Q or Esc quit, S saves a snapshot PNG, L toggles landmarks. Closing the window
-    quits. Still images (a file or a folder) wait for a key each.
+    Keys (shown along the window's bottom): Q or Esc quit, S saves a snapshot PNG, L toggles
+    landmarks, M the matched enrolled photos, F plays a video as fast as possible. Closing
+    the window quits. Still images (a file or a folder) wait for a key each; a video that
+    ends keeps its last frame until a key.
 
     Every face followed becomes one sighting in the gallery when its track ends (see
     `face-recognizer sightings`); a still photo logs one per face. --no-log turns it off.
@@ -126,18 +131,19 @@ def recognize(
       face-recognizer recognize --source photos/ --csv > faces.csv   # one row per face
       face-recognizer recognize --auto-enrol 3           # "Visitor 7" after 3 sightings
       face-recognizer recognize --require-live           # a door: names only for live faces
+      face-recognizer recognize --show-match             # the enrolled photo beside each name
     """
     from face_recognizer.live import (
         KEYS,
         LIVENESS_LEVERS,
-        WINDOW_TITLE,
         CallbackSink,
         Labeler,
+        MatchedPhotos,
         Recognizer,
         Sink,
         Step,
         VideoOutput,
-        annotate,
+        name_annotator,
         name_label,
         recognizer_status,
         run,
@@ -145,7 +151,7 @@ def recognize(
     from face_recognizer.matcher import Matcher
     from face_recognizer.sources import open_source
     from face_recognizer.store import open_store
-    from face_recognizer.window import Window, require_screen
+    from face_recognizer.window import Window, require_screen, source_title, window_title
 
     if output is not None and output.suffix.lower() not in VideoOutput.SUFFIXES:
         raise click.BadParameter("must end in .mp4, .avi or .gif", param_hint="--output")
@@ -171,14 +177,11 @@ def recognize(
         levers = LIVENESS_LEVERS if liveness else None
         recognizer = Recognizer(engine, matcher, levers=levers)
         label: Labeler = name_label
-
-        def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
-            annotate(image, result, landmarks=landmarks, label=label, reserved_top=reserved)
-
         if matcher.people_count == 0:
             click.echo(_EMPTY_HINT.format(db=gallery.location), err=True)
         writer = VideoOutput(output, frames.fps) if output is not None else None
-        window = None if no_window else Window(WINDOW_TITLE, KEYS)
+        title = window_title("recognize", source_title(source))
+        window = None if no_window else Window(title, KEYS)
 
         def emit(result: FrameResult) -> None:
             payload = json_object(result, frames.spec)
@@ -211,10 +214,12 @@ def recognize(
                 frames,
                 step,
                 sinks=sinks,
-                annotator=draw,
+                annotator=name_annotator(MatchedPhotos(engine, gallery.photos_of), label),
                 status=recognizer_status(recognizer, engine.device.label),
                 window=window,
+                keys=KEYS,
                 landmarks=landmarks,
+                show_match=show_match,
             )
         finally:
             if window is not None:
@@ -383,13 +388,14 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
     Example:
       face-recognizer demo --ctx -1 --output out/demo.png
     """
+    from face_recognizer.draw import draw_keys
     from face_recognizer.images import read_image, write_image
-    from face_recognizer.live import KEYS, Recognizer, annotate, status_text
+    from face_recognizer.live import Recognizer, annotate, status_text
     from face_recognizer.matcher import Matcher
     from face_recognizer.samples import sample_path
     from face_recognizer.store.sqlite import Gallery
     from face_recognizer.types import Frame
-    from face_recognizer.window import Window
+    from face_recognizer.window import Window, window_title
 
     if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise click.BadParameter("must end in .png or .jpg", param_hint="--output")
@@ -415,13 +421,15 @@ def demo(engine_opts: EngineOptions, output: Path, no_window: bool) -> None:
         click.echo(f"  {face.name} at [{box}] (similarity {face.similarity:.2f})")
     click.echo(f"  {len(faces) - len(known)} Unknown")
     drawn = image.copy()
-    status = status_text(0.0, len(faces), len(enrolled), engine.device.label, None)
-    annotate(drawn, result, status=status.split(" | ", 1)[1])
+    status = status_text(None, len(faces), len(enrolled), engine.device.label)
+    annotate(drawn, result, status=f"{scene_path.name} | {status}")
     write_image(drawn, output)
     click.echo(f"Wrote {output}")
     if not no_window and Window.available():
-        window = Window("face-recognizer demo", KEYS)
+        window = Window(window_title("demo", scene_path.name), {})
         try:
-            window.show(drawn, 0)
+            shown = drawn.copy()
+            draw_keys(shown, "any key: close")
+            window.show(shown, 0)
         finally:
             window.close()

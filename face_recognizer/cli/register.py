@@ -199,7 +199,7 @@ def _register_live(
         source_label,
     )
     from face_recognizer.sources import open_source
-    from face_recognizer.window import Window, require_screen
+    from face_recognizer.window import Window, require_screen, window_title
 
     require_screen(hint="Register from photos instead: --images PATH...")
     with open_source(spec) as frames:
@@ -222,7 +222,7 @@ def _register_live(
 
             engine.load_landmarks_106()
             challenge = ChallengeSession(engine.landmarks_106, Challenge(steps))
-        with Window(f"Register {name}", KEYS) as window:
+        with Window(window_title("register", name), KEYS) as window:
             session = LiveSession(
                 engine, name, frames, window, source_label(spec), stored_before, challenge
             )

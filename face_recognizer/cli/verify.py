@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from face_recognizer.engine import Engine
+    from face_recognizer.sources import FrameSource
     from face_recognizer.types import FrameResult, Track
 
 _PICK = click.Choice(["only", "largest"])
@@ -60,6 +61,9 @@ _PICK = click.Choice(["only", "largest"])
     metavar="STEPS",
     help="With --liveness: the steps, comma-separated (blink, left, right).",
 )
+@click.option(
+    "--landmarks", is_flag=True, help="Live mode: draw the five face landmarks (L toggles)."
+)
 @db_option
 @engine_options
 def verify(
@@ -70,6 +74,7 @@ def verify(
     threshold: float | None,
     as_json: bool,
     no_window: bool,
+    landmarks: bool,
     db: str | None,
     engine_opts: EngineOptions,
     liveness: bool,
@@ -107,7 +112,9 @@ def verify(
             verdict = "same person" if result.same_person else "different people"
             click.echo(f"similarity {result.similarity:.3f}: {verdict} (threshold {value:.3f})")
         return
-    _verify_live(engine, reference, source, pick, value, as_json, no_window, liveness, steps)
+    _verify_live(
+        engine, reference, source, pick, value, as_json, no_window, liveness, steps, landmarks
+    )
 
 
 def _verify_live(
@@ -120,6 +127,7 @@ def _verify_live(
     no_window: bool,
     liveness: bool = False,
     steps: list[str] | None = None,
+    landmarks: bool = False,
 ) -> None:
     """`verify --reference`: the live loop of `recognize` with a `Verifier` step."""
     from face_recognizer.draw import KNOWN, NOTICE
@@ -129,13 +137,14 @@ def _verify_live(
         Labeler,
         Step,
         Verifier,
+        View,
         annotate,
         run,
         verdict_label,
     )
     from face_recognizer.sources import open_source
     from face_recognizer.verify import reference_face
-    from face_recognizer.window import LIVE_KEYS, Window
+    from face_recognizer.window import LIVE_KEYS, Window, source_title, window_title
 
     ref = reference_face(engine, read_image(reference), pick=pick, label=reference.name)  # type: ignore[arg-type]
     step: Step = Verifier(engine, ref.embedding, threshold, reference.name)
@@ -151,9 +160,7 @@ def _verify_live(
             step, engine.landmarks_106, require_live=True, challenge=Challenge(steps)
         )
         step, label = checked, liveness_label(verdict_label)
-    status = (
-        f"reference {reference.name} | threshold {threshold:.2f} | Q quit, S snapshot, L landmarks"
-    )
+    status = f"reference {reference.name} | threshold {threshold:.2f} | {engine.device.label}"
 
     def emit(result: FrameResult) -> None:
         if as_json:
@@ -173,13 +180,17 @@ def _verify_live(
             text = ", ".join(_verdict(f) for f in result.faces)
             click.echo(f"frame {result.index}: {text or 'no face'}")
 
-    def draw(image: np.ndarray, result: FrameResult, landmarks: bool, reserved: int) -> None:
-        annotate(image, result, landmarks=landmarks, label=label, reserved_top=reserved)
+    def draw(image: np.ndarray, result: FrameResult, view: View) -> None:
+        annotate(
+            image, result, landmarks=view.landmarks, label=label,
+            reserved_top=view.reserved_top, reserved_bottom=view.reserved_bottom,
+        )  # fmt: skip
         if checked is not None and checked.challenge_state is not None:
             state = checked.challenge_state
             draw_note(image, prompt_text(state), KNOWN if state.passed else NOTICE)
 
-    window = None if no_window else Window(f"face-recognizer verify: {reference.name}", LIVE_KEYS)
+    title = window_title("verify", f"{reference.name} in {source_title(source)}")
+    window = None if no_window else Window(title, LIVE_KEYS)
     try:
         with open_source(source) as frames:
             report = run(
@@ -187,9 +198,9 @@ def _verify_live(
                 step,
                 sinks=[CallbackSink(on_result=emit)],
                 annotator=draw,
-                status=lambda fps, result, src: status,
+                status=lambda fps, result, src: _verify_status(status, fps, result, src),
                 window=window,
-                landmarks=True,
+                landmarks=landmarks,
                 snapshot_prefix="verify-snapshot",
             )
     finally:
@@ -208,3 +219,13 @@ def _verdict(face: Track) -> str:
     if face.data.get("withheld"):
         return f"not live {similarity_text(face.similarity)}"
     return verdict_label(face)[0]
+
+
+def _verify_status(fixed: str, fps: float, result: FrameResult, source: FrameSource) -> str:
+    """`verify --reference`'s status line: FPS (stills: the file and "k of n"), faces, the
+    reference, threshold and device."""
+    from face_recognizer.live import still_text
+    from face_recognizer.words import plural
+
+    where = still_text(result, source) if source.is_stills else f"{fps:.1f} FPS" if fps else ""
+    return " | ".join(part for part in (where, plural(len(result.faces), "face"), fixed) if part)
