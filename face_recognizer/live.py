@@ -557,7 +557,7 @@ def annotate(
     reserved_bottom: int = 0,
     picture: Callable[[Track], np.ndarray | None] | None = None,
 ) -> list[Rect]:
-    """Draw every face of `result` (its `label`; `picture(face)`, when given, beside it) and
+    """Draw every face of `result` (its `label`; `picture(face)`, when given, in its tab) and
     a status line, with the one label placer (`draw.draw_labels`): known faces get the best
     places, no two tabs overlap, none covers the status line (nor `reserved_top` /
     `reserved_bottom` rows). Returns the name tabs' rectangles, in `result.faces` order."""
@@ -736,8 +736,8 @@ Status = Callable[[float, FrameResult, FrameSource], str]
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """How a frame is drawn: with landmarks, with the matched enrolled photo beside each
-    named face (`recognize --show-match`), and the rows at the top and bottom that the
+    """How a frame is drawn: with landmarks, with the matched enrolled photo in each named
+    face's tab (`recognize --show-match`), and the rows at the top and bottom that the
     status and key lines cover, where no name tab may go."""
 
     landmarks: bool = False
@@ -792,7 +792,8 @@ def _annotated(
 
 def name_annotator(photos: MatchedPhotos | None = None, label: Labeler = name_label) -> Annotator:
     """`recognize`'s annotator: each face's `label` (names by default; `--liveness` adds the
-    state), and with `View.show_match` the enrolled photo each named face matched beside it."""
+    state), and with `View.show_match` the enrolled photo each named face matched, in its tab
+    beside the name."""
 
     def draw(image: np.ndarray, result: FrameResult, view: View) -> None:
         annotate(

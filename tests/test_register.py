@@ -264,7 +264,7 @@ def test_an_unplugged_camera_leaves_a_message_and_q_keeps_the_snaps(xdisplay: st
         stderr=subprocess.PIPE,
         text=True,
     )
-    window = wait_for_window(xdisplay, "face-recognizer: register: Yao Ming", proc=proc)
+    window = wait_for_window(xdisplay, "Register Yao Ming", proc=proc)
     wait_for_screen(xdisplay, window, lambda im: pixels(im, GOOD) > 300, 60, "a green box")
     press(xdisplay, window, "s")
     # the message: a red banner in the middle and a red note at the bottom, no green box
