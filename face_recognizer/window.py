@@ -28,7 +28,7 @@ ANY_KEY = "any"  # an unmapped key, reported only by `show(image, wait_ms=0)`
 QUIT = "quit"
 SNAPSHOT = "snapshot"
 LANDMARKS = "landmarks"
-MATCH = "match"  # recognize --show-match: the enrolled photo beside each named face
+MATCH = "match"  # recognize --show-match: the matched enrolled photo in each name tab
 FAST = "fast"  # video files: play as fast as processing allows instead of at their frame rate
 TOGGLES = (LANDMARKS, MATCH)  # actions that switch a way of drawing on and off
 LIVE_KEYS: dict[str | int, str] = {

@@ -73,7 +73,7 @@ _EMPTY_HINT = (
 @click.option(
     "--show-match",
     is_flag=True,
-    help="Show the enrolled photo each named face matched best, beside it (M toggles).",
+    help="Show the enrolled photo each named face matched best, in its name tab (M toggles).",
 )
 @click.option(
     "--no-log", is_flag=True, help="Do not store sightings (who was seen when) in the gallery."
@@ -131,7 +131,7 @@ def recognize(
       face-recognizer recognize --source photos/ --csv > faces.csv   # one row per face
       face-recognizer recognize --auto-enrol 3           # "Visitor 7" after 3 sightings
       face-recognizer recognize --require-live           # a door: names only for live faces
-      face-recognizer recognize --show-match             # the enrolled photo beside each name
+      face-recognizer recognize --show-match             # the matched photo by each name
     """
     from face_recognizer.live import (
         KEYS,
