@@ -4,6 +4,7 @@ with xdotool (S snap, Q finish, Esc cancel, the close button); and `--images` fr
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import subprocess
 import sys
@@ -126,16 +127,23 @@ def test_snap_while_the_box_is_green_then_q_stores_the_person(
     press(xdisplay, window, "q")
     code, out, err = finish(proc)
     assert code == 0, err
-    assert out == f"Registered {name}: 3 photos\n"
+    # the clip plays at its own pace: on a slow machine the third S can come after his shot
+    # ends (frame 210), when several faces are in view and the snap is rightly refused
+    said = re.fullmatch(
+        rf"Registered {re.escape(name)}: ([23]) photos( \(1 skipped: several faces\))?\n", out
+    )
+    assert said is not None, out
+    stored = int(said[1])
+    assert (stored == 3) == (said[2] is None), out
     assert err == ""  # no Qt or OpenCV noise on the terminal
     assert not window_exists(xdisplay, window)
-    assert people(db) == {name: 3}
+    assert people(db) == {name: stored}
     with Gallery(db, create=False) as gallery:
         _, vectors = gallery.embeddings(engine.pack.recognizer_id)
     with contextlib.closing(sqlite3.connect(db / DB_FILE)) as conn:
         sources = [row[0] for row in conn.execute("SELECT source FROM faces")]
-    assert vectors.shape == (3, 512)
-    assert len(set(sources)) == 3
+    assert vectors.shape == (stored, 512)
+    assert len(set(sources)) == stored
     assert all(s.startswith(f"{clip} frame ") for s in sources)
     if name == "Lin-Manuel Miranda":  # his shot is frames 82-210 of the clip
         assert all(82 <= int(s.rsplit(" ", 1)[1]) <= 210 for s in sources)
