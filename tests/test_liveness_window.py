@@ -41,7 +41,7 @@ def test_a_photo_held_up_cannot_register_with_liveness(xdisplay: str, tmp_path: 
     clip = attack_clip(tmp_path / "photo.avi", sample_path("yaoming.jpg"), "handheld", 8.0)
     db = tmp_path / "db"
     proc = start(xdisplay, "-n", "Yao Ming", "--source", str(clip), "--db", str(db), "--liveness")
-    window = wait_for_window(xdisplay, "Register Yao Ming", proc=proc)
+    window = wait_for_window(xdisplay, "face-recognizer: register: Yao Ming", proc=proc)
     shot = wait_for_screen(
         xdisplay, window, lambda im: prompt_pixels(im) > 500, 60, "the liveness prompt"
     )
@@ -83,7 +83,7 @@ def test_a_live_face_that_turns_registers_with_liveness(
         "right",
     )
     proc = start(xdisplay, *args)
-    window = wait_for_window(xdisplay, f"Register {name}", proc=proc)
+    window = wait_for_window(xdisplay, f"face-recognizer: register: {name}", proc=proc)
     asked = wait_for_screen(
         xdisplay, window, lambda im: prompt_pixels(im) > 500, 60, "the liveness prompt"
     )
