@@ -6,7 +6,9 @@ previous frames (greedy on box overlap, then on centre distance for fast moves),
 detection. A face needs embedding when its track is new, when its label is uncertain (too
 few votes, or no clear majority), or when it has not been embedded for `refresh_every`
 frames. A track's label is the majority of its last `vote_window` matches, so one bad frame
-does not change it.
+does not change it. With `is_sure` (a match far from the threshold, either side), a track whose
+votes all agree and are all sure is confident from its first vote, and a refresh that agrees
+surely doubles the wait before the next one: a clear face is embedded about a third as often.
 
 Tracks end with a `TrackEnd` event, collected by `take_ended()`: when the face has not been
 seen for `max_missing` frames ("left"), at a shot cut (`end_all("cut")`) and when the source
@@ -38,6 +40,11 @@ class Identified:
 
 Identify = Callable[[np.ndarray], "Sequence[Match] | Identified"]
 """Embeds and matches the detections at the given indices (an int array), in that order."""
+
+IsSure = Callable[[str | None, float], bool]
+"""Whether a vote (name or None, similarity) is far enough from the threshold to trust alone."""
+
+SURE_REFRESH_FACTOR = 2  # a surely agreeing refresh waits this many times `refresh_every`
 
 MAX_EMBEDDINGS = 64  # embeddings a track keeps (the latest); its mean uses all of them
 CROP_MARGIN = 0.2  # crops are the box grown by this share of its size on each side
@@ -117,6 +124,7 @@ class _TrackState:
     score: float = 0.0
     data: dict[str, object] = field(default_factory=dict)
     held: int = 0  # frames in a row reported at the predicted box while not detected
+    refresh_every: int = 0  # frames until the next refresh embedding (set by the tracker)
 
     def observe(self, xyxy: np.ndarray, frame: int) -> None:
         """A detection of this face at `frame`: update the box and the velocity."""
@@ -165,8 +173,9 @@ class _TrackState:
             embeddings=self.embedding_count,
         )
 
-    def decide(self, min_votes: int, majority: float) -> None:
-        """Update `label` from the votes, and whether it is `confident`."""
+    def decide(self, min_votes: int, majority: float, is_sure: IsSure | None = None) -> None:
+        """Update `label` from the votes, and whether it is `confident`: `min_votes` votes with
+        a `majority` share for the leader, or (with `is_sure`) votes that all agree, all sure."""
         if not self.votes:
             self.label = (None, 0.0)
             self.confident = False
@@ -179,7 +188,13 @@ class _TrackState:
         if name is None:  # unknown: report the best similarity seen, for information
             similarity = max(sim for _, sim in self.votes)
         self.label = (name, similarity)
-        self.confident = len(self.votes) >= min_votes and count / len(self.votes) >= majority
+        by_majority = len(self.votes) >= min_votes and count / len(self.votes) >= majority
+        all_sure = (
+            is_sure is not None
+            and count == len(self.votes)
+            and all(is_sure(n, sim) for n, sim in self.votes)
+        )
+        self.confident = by_majority or all_sure
 
 
 class Tracker:
@@ -192,6 +207,8 @@ class Tracker:
         refresh_every: frames after which a confident track is embedded again (>= 1).
         min_iou: overlap with the previous box that continues a track, in (0, 1).
         max_missing: frames a track survives without a detection (>= 0).
+        is_sure: which votes are sure (see the module's docstring); None: every track needs
+            `min_votes` votes and is refreshed every `refresh_every` frames.
     """
 
     def __init__(
@@ -202,6 +219,7 @@ class Tracker:
         refresh_every: int = 20,
         min_iou: float = 0.3,
         max_missing: int = 5,
+        is_sure: IsSure | None = None,
     ) -> None:
         if vote_window < 1:
             raise ValueError(f"vote_window must be >= 1, got {vote_window}")
@@ -223,6 +241,7 @@ class Tracker:
         self.refresh_every = refresh_every
         self.min_iou = min_iou
         self.max_missing = max_missing
+        self.is_sure = is_sure
         self._next_id = 1
         self.reset()
 
@@ -258,6 +277,7 @@ class Tracker:
             state.confident = False
             state.label = (None, 0.0)
             state.last_embedded = -(10**9)
+            state.refresh_every = 0
 
     def _associate(self, xyxy: np.ndarray) -> list[int | None]:
         """For each detection, the index into `self._tracks` it continues, or None."""
@@ -329,7 +349,7 @@ class Tracker:
         need = [
             d
             for d, state in enumerate(states)
-            if not state.confident or self._frame - state.last_embedded >= self.refresh_every
+            if not state.confident or self._frame - state.last_embedded >= self._interval(state)
         ]
         embedded: dict[int, np.ndarray | None] = {}
         if need:
@@ -344,6 +364,7 @@ class Tracker:
             for j, (d, match) in enumerate(zip(need, matches, strict=True)):
                 state = states[d]
                 vote = (match.name, float(match.similarity))
+                state.refresh_every = self._next_interval(state, vote)
                 state.votes.append(vote)
                 state.matches.append(vote)
                 state.last_embedded = self._frame
@@ -353,7 +374,7 @@ class Tracker:
                 if image is not None:
                     self._keep_best_view(state, image, xyxy[d], float(detections.scores[d]))
         for state in states:
-            state.decide(self.min_votes, self.majority)
+            state.decide(self.min_votes, self.majority, self.is_sure)
 
         for state in states:
             state.held = 0
@@ -384,6 +405,21 @@ class Tracker:
             for d, state in enumerate(states)
         ) + tuple(held)
 
+    def _interval(self, state: _TrackState) -> int:
+        return state.refresh_every or self.refresh_every
+
+    def _next_interval(self, state: _TrackState, vote: tuple[str | None, float]) -> int:
+        """Frames until the refresh after `vote`: longer when a confident track's refresh
+        agrees with its label and is sure, back to `refresh_every` otherwise."""
+        if (
+            self.is_sure is not None
+            and state.confident
+            and vote[0] == state.label[0]
+            and self.is_sure(*vote)
+        ):
+            return self.refresh_every * SURE_REFRESH_FACTOR
+        return self.refresh_every
+
     def predicted_boxes(self) -> np.ndarray:
         """(T, 4) boxes where the live tracks should be in the next frame."""
         if not self._tracks:
@@ -394,7 +430,7 @@ class Tracker:
         """Whether the next frame may be predicted instead of detected: every track seen in
         the last frame is confident and not due to be embedded again."""
         return all(
-            t.confident and self._frame + 1 - t.last_embedded < self.refresh_every
+            t.confident and self._frame + 1 - t.last_embedded < self._interval(t)
             for t in self._tracks
             if t.last_seen == self._frame
         )
