@@ -107,8 +107,8 @@ class Levers:
     Attributes:
         roi: between whole-frame scans, detect only around the tracked faces (their
             predicted boxes, tiled into one small mosaic) instead of the whole frame.
-        coast: when every track is confident, predict every other frame's boxes from their
-            velocity instead of detecting.
+        coast: when every track is confident, predict up to `MAX_COAST` frames' boxes in a
+            row from their velocity instead of detecting.
         coarse: scan the whole frame at half `--det-size` while all faces are big enough.
         close: look for a face that fills the picture on a padded, downscaled copy when the
             whole-frame scan finds none (at most every `CLOSE_EVERY` frames on video).
@@ -129,7 +129,9 @@ class Levers:
 LIVENESS_LEVERS = Levers(roi=False, coast=False)
 
 SCAN_EVERY = 6  # video frames between two whole-frame scans when tracking by regions
-MAX_COAST = 2  # predicted frames in a row between two detections
+MAX_COAST = 2  # predicted frames in a row between two detections, for steady faces (else 1)
+STEADY_SIDE = 40.0  # a steady face is at least this many pixels ...
+STEADY_SHIFT = 0.05  # ... and its centre moves at most this share of its size per frame
 COAST_MAX_DIFF = 6.0  # thumbnail change (0-255) above which a frame is detected, not predicted
 ROI_SCALE = 2.2  # a region is this many times the face's box, centred on its prediction
 ROI_FACE_PX = 48  # a face is scaled to about this size in its mosaic tile
@@ -147,8 +149,9 @@ class Recognizer:
     Video frames are tracked: the whole frame is scanned every `SCAN_EVERY` frames, after a
     shot cut and while nothing is tracked; in between, faces are detected only in small
     regions around where their tracks are predicted to be (one mosaic, one detector call),
-    and, when every track is confident, every other frame is predicted from the tracks'
-    velocities without detecting at all (`levers` turns each of these off).
+    and, when every track is confident, up to `MAX_COAST` frames in a row are predicted from
+    the tracks' velocities without detecting at all; votes far from the threshold are trusted
+    without waiting for three (`levers` turns each of these off).
 
     Args:
         engine: an `Engine` (detect, align, embed).
@@ -203,6 +206,10 @@ class Recognizer:
     @property
     def people_count(self) -> int:
         return int(self.matcher.people_count)
+
+    def _coast_limit(self) -> int:
+        """Predicted frames allowed in a row now: `MAX_COAST` while every face is steady."""
+        return MAX_COAST if self.tracker.steady(STEADY_SIDE, STEADY_SHIFT) else 1
 
     def _is_sure(self, name: str | None, similarity: float) -> bool:
         """A vote far from the matcher's threshold: named well above it, unknown well below."""
@@ -313,7 +320,7 @@ class Recognizer:
         if (
             self.levers.coast
             and not cut
-            and self._coasted < MAX_COAST
+            and self._coasted < self._coast_limit()
             and change <= COAST_MAX_DIFF
             and self.tracker.active
             and self.tracker.can_coast()

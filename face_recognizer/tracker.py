@@ -44,6 +44,7 @@ Identify = Callable[[np.ndarray], "Sequence[Match] | Identified"]
 IsSure = Callable[[str | None, float], bool]
 """Whether a vote (name or None, similarity) is far enough from the threshold to trust alone."""
 
+COAST_MIN_DETECTIONS = 3  # detections a track needs before its next frame may be predicted
 SURE_REFRESH_FACTOR = 2  # a surely agreeing refresh waits this many times `refresh_every`
 
 MAX_EMBEDDINGS = 64  # embeddings a track keeps (the latest); its mean uses all of them
@@ -125,6 +126,7 @@ class _TrackState:
     data: dict[str, object] = field(default_factory=dict)
     held: int = 0  # frames in a row reported at the predicted box while not detected
     refresh_every: int = 0  # frames until the next refresh embedding (set by the tracker)
+    detected: int = 0  # frames in which this face was detected (not predicted)
 
     def observe(self, xyxy: np.ndarray, frame: int) -> None:
         """A detection of this face at `frame`: update the box and the velocity."""
@@ -133,6 +135,7 @@ class _TrackState:
             self.velocity = (0.5 * self.velocity + 0.5 * step).astype(np.float32)
         self.anchor_xyxy, self.anchor_frame = xyxy, frame
         self.xyxy = xyxy
+        self.detected += 1
 
     def predict(self, frame: int) -> np.ndarray:
         """Where the box should be at `frame` (constant velocity from the last detection)."""
@@ -428,12 +431,28 @@ class Tracker:
 
     def can_coast(self) -> bool:
         """Whether the next frame may be predicted instead of detected: every track seen in
-        the last frame is confident and not due to be embedded again."""
+        the last frame is confident, not due to be embedded again, and was detected in at
+        least `COAST_MIN_DETECTIONS` frames (its velocity is known)."""
         return all(
-            t.confident and self._frame + 1 - t.last_embedded < self._interval(t)
+            t.confident
+            and t.detected >= COAST_MIN_DETECTIONS
+            and self._frame + 1 - t.last_embedded < self._interval(t)
             for t in self._tracks
             if t.last_seen == self._frame
         )
+
+    def steady(self, min_side: float, max_shift: float) -> bool:
+        """Whether every track seen in the last frame is at least `min_side` pixels and its
+        predicted centre moves at most `max_shift` of its size per frame (a longer prediction
+        stays on such faces; a small or fast face is detected sooner)."""
+        for t in self._tracks:
+            if t.last_seen != self._frame:
+                continue
+            side = float(max(min(t.xyxy[2] - t.xyxy[0], t.xyxy[3] - t.xyxy[1]), 1.0))
+            shift = float(np.hypot(t.velocity[0] + t.velocity[2], t.velocity[1] + t.velocity[3]))
+            if side < min_side or shift / 2 > max_shift * side:
+                return False
+        return True
 
     def coast(self, *, index: int | None = None, timestamp: float = 0.0) -> tuple[Track, ...]:
         """Advance one frame without detections: each track moves at its velocity.

@@ -284,9 +284,8 @@ def test_region_detection_and_prediction_follow_moving_faces_like_full_detection
     with Gallery(tmp_path / "db") as gallery:
         recognizer = Recognizer(engine, Matcher(gallery, engine.pack.recognizer_id))
         results = [recognizer.process(f) for f in frames]
-    # both levers ran (up to MAX_COAST predicted frames after each detection)
-    assert recognizer.roi_frames >= 4
-    assert recognizer.coasted_frames >= 10
+    assert recognizer.roi_frames > 5, recognizer.roi_frames
+    assert recognizer.coasted_frames > 2, recognizer.coasted_frames
     for frame, result in zip(frames, results, strict=True):
         truth = engine.detect(frame.image)
         assert len(truth) > 15

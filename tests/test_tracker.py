@@ -391,3 +391,18 @@ def test_the_live_loop_runs_on_a_background_thread_and_stops_when_asked(  # type
     assert seen == [0, 1, 2, 3, 4]
     assert reports[0].stopped_by == "stop"
     assert [(e.reason, e.name, e.last_index) for e in events] == [("end", "Yao Ming", 4)]
+
+
+def test_steady_means_big_enough_and_slow_relative_to_size(six: Detections) -> None:
+    """A longer prediction is allowed only for faces whose predicted boxes barely move."""
+    side = float(six.box_wh.min())
+    still, moving = Tracker(), Tracker()
+    for frame in range(4):
+        still.update(_shifted(six, 0.0), lambda idx: [Match(None, 0.1, 0)] * len(idx))
+        moving.update(
+            _shifted(six, 0.2 * side * frame), lambda idx: [Match(None, 0.1, 0)] * len(idx)
+        )
+    assert still.steady(min_side=side * 0.9, max_shift=0.05)
+    assert not still.steady(min_side=side * 1.1, max_shift=0.05)  # a face too small
+    assert not moving.steady(min_side=side * 0.9, max_shift=0.05)  # 0.2 of its size a frame
+    assert moving.steady(min_side=side * 0.9, max_shift=0.5)
