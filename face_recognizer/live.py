@@ -112,9 +112,9 @@ class Levers:
         coarse: scan the whole frame at half `--det-size` while all faces are big enough.
         close: look for a face that fills the picture on a padded, downscaled copy when the
             whole-frame scan finds none (at most every `CLOSE_EVERY` frames on video).
-        sure: trust a track's votes early when they are far from the threshold (at least
-            `SURE_MARGIN` above or below): confident from the first such vote instead of the
-            third, and refreshed half as often while the refreshes agree.
+        sure: settle a track's label as soon as its remaining votes could not change it (two
+            agreeing votes instead of three), at once on a name at least `SURE_MARGIN` above
+            the threshold, and refresh such a named track half as often while it agrees.
     """
 
     roi: bool = True
@@ -140,7 +140,7 @@ ROI_HOLD = 0  # frames a track missed by region detection is still shown at its 
 # a sighting counts the frames its face is shown in; the next scan looks for it at once)
 CLOSE_EVERY = 15  # video frames between two close-face passes while no face is seen
 CLOSE_PAD = 0.5  # padding on each side, as a share of the frame, for the close-face pass
-SURE_MARGIN = 0.15  # a vote this far from the threshold (cosine similarity) is trusted alone
+SURE_MARGIN = 0.15  # a name this far above the threshold (cosine similarity) is trusted alone
 
 
 class Recognizer:
@@ -150,8 +150,8 @@ class Recognizer:
     shot cut and while nothing is tracked; in between, faces are detected only in small
     regions around where their tracks are predicted to be (one mosaic, one detector call),
     and, when every track is confident, up to `MAX_COAST` frames in a row are predicted from
-    the tracks' velocities without detecting at all; votes far from the threshold are trusted
-    without waiting for three (`levers` turns each of these off).
+    the tracks' velocities without detecting at all; a track's label is settled by fewer votes
+    when more could not change it (`levers` turns each of these off).
 
     Args:
         engine: an `Engine` (detect, align, embed).
@@ -212,11 +212,9 @@ class Recognizer:
         return MAX_COAST if self.tracker.steady(STEADY_SIDE, STEADY_SHIFT) else 1
 
     def _is_sure(self, name: str | None, similarity: float) -> bool:
-        """A vote far from the matcher's threshold: named well above it, unknown well below."""
-        threshold = float(self.matcher.threshold)
-        if name is None:
-            return similarity <= threshold - SURE_MARGIN
-        return similarity >= threshold + SURE_MARGIN
+        """A name well above the matcher's threshold. "Unknown" is never sure alone: a face
+        first seen turned or blurred would stay unnamed until its next refresh."""
+        return name is not None and similarity >= float(self.matcher.threshold) + SURE_MARGIN
 
     def _scan(self, image: np.ndarray) -> Detections:
         """Detect in the whole frame, at half the input size when the faces allow it.

@@ -6,9 +6,10 @@ previous frames (greedy on box overlap, then on centre distance for fast moves),
 detection. A face needs embedding when its track is new, when its label is uncertain (too
 few votes, or no clear majority), or when it has not been embedded for `refresh_every`
 frames. A track's label is the majority of its last `vote_window` matches, so one bad frame
-does not change it. With `is_sure` (a match far from the threshold, either side), a track whose
-votes all agree and are all sure is confident from its first vote, and a refresh that agrees
-surely doubles the wait before the next one: a clear face is embedded about a third as often.
+does not change it. With `is_sure` (a named match far above the threshold), a track's label is
+settled as soon as the votes still to come could not change it (two agreeing votes of three),
+or at once by sure votes that all agree, and a named refresh that agrees surely doubles the wait
+before the next one.
 
 Tracks end with a `TrackEnd` event, collected by `take_ended()`: when the face has not been
 seen for `max_missing` frames ("left"), at a shot cut (`end_all("cut")`) and when the source
@@ -42,7 +43,7 @@ Identify = Callable[[np.ndarray], "Sequence[Match] | Identified"]
 """Embeds and matches the detections at the given indices (an int array), in that order."""
 
 IsSure = Callable[[str | None, float], bool]
-"""Whether a vote (name or None, similarity) is far enough from the threshold to trust alone."""
+"""Whether a vote (name or None, similarity) is sure enough to be trusted alone."""
 
 COAST_MIN_DETECTIONS = 3  # detections a track needs before its next frame may be predicted
 SURE_REFRESH_FACTOR = 2  # a surely agreeing refresh waits this many times `refresh_every`
@@ -178,7 +179,9 @@ class _TrackState:
 
     def decide(self, min_votes: int, majority: float, is_sure: IsSure | None = None) -> None:
         """Update `label` from the votes, and whether it is `confident`: `min_votes` votes with
-        a `majority` share for the leader, or (with `is_sure`) votes that all agree, all sure."""
+        a `majority` share for the leader; with `is_sure`, also as soon as the votes still
+        missing to `min_votes` could not change the leader or its majority, or when every vote
+        agrees and is sure."""
         if not self.votes:
             self.label = (None, 0.0)
             self.confident = False
@@ -192,12 +195,13 @@ class _TrackState:
             similarity = max(sim for _, sim in self.votes)
         self.label = (name, similarity)
         by_majority = len(self.votes) >= min_votes and count / len(self.votes) >= majority
-        all_sure = (
-            is_sure is not None
-            and count == len(self.votes)
-            and all(is_sure(n, sim) for n, sim in self.votes)
-        )
-        self.confident = by_majority or all_sure
+        if is_sure is None or by_majority:
+            self.confident = by_majority
+            return
+        missing = max(0, min_votes - len(self.votes))
+        settled = count >= majority * min_votes and count > len(self.votes) - count + missing
+        all_sure = count == len(self.votes) and all(is_sure(n, sim) for n, sim in self.votes)
+        self.confident = settled or all_sure
 
 
 class Tracker:

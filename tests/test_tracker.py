@@ -73,13 +73,14 @@ def test_ids_follow_faces_and_only_new_uncertain_or_stale_tracks_are_embedded(
 
 
 def test_sure_votes_are_trusted_at_once_and_refreshed_half_as_often(six: Detections) -> None:
-    """With `is_sure`, a face whose votes all agree far from the threshold is confident from its
-    first vote and, while its refreshes agree, refreshed every 2 x `refresh_every` frames; an
-    unsure face still needs `min_votes` votes; a refresh that disagrees is not trusted alone."""
+    """With `is_sure`, a face named surely is confident from its first vote and, while its
+    refreshes agree surely, refreshed every 2 x `refresh_every` frames; any other face is
+    settled by two agreeing votes (a third could not change a 2-of-3 majority) and refreshed
+    every `refresh_every` frames; a refresh that disagrees is not trusted alone."""
     answers: dict[int, list[tuple[str | None, float]]] = {
         0: [("Ana", 0.7)],  # sure, named
-        1: [(None, 0.1)],  # sure, unknown
-        2: [("Bea", 0.4)],  # named, but near the threshold
+        1: [(None, 0.1)],  # unknown: never sure alone
+        2: [("Bea", 0.4), ("Bea", 0.4), (None, 0.2), ("Bea", 0.4)],  # named, near the threshold
         3: [("Cid", 0.7), ("Cid", 0.7), (None, 0.1)],  # sure, then a sure unknown at refresh
     }
     asked: dict[int, list[int]] = {face: [] for face in answers}
@@ -97,15 +98,16 @@ def test_sure_votes_are_trusted_at_once_and_refreshed_half_as_often(six: Detecti
         vote_window=5,
         min_votes=3,
         refresh_every=10,
-        is_sure=lambda name, sim: sim >= 0.55 if name else sim <= 0.25,
+        is_sure=lambda name, sim: name is not None and sim >= 0.55,
     )
     four = six[np.array([0, 1, 2, 3])]
     labels = []
     for frame in range(45):
         labels.append([t.name for t in tracker.update(_shifted(four, float(frame)), identify)])
-    assert asked[0] == asked[1] == [0, 10, 30]
-    assert asked[2] == [0, 1, 2, 12, 22, 32, 42]
-    # Cid: sure at 0, agreeing refresh at 10; the sure 'unknown' at 30 is one vote against two
+    assert asked[0] == [0, 10, 30]
+    assert asked[1] == [0, 1, 11, 21, 31, 41]
+    assert asked[2] == [0, 1, 11, 21, 31, 41]  # its 'unknown' at 11 is one vote of three
+    # Cid: sure at 0, agreeing refresh at 10; the 'unknown' at 30 is one vote against two
     # (the label stays, the next refresh comes after 10 frames, not 20); at 40 the votes tie,
     # so he is embedded again at once and the majority turns
     assert asked[3] == [0, 10, 30, 40, 41]
