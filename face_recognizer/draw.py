@@ -379,10 +379,20 @@ def draw_banner(image: np.ndarray, text: str, swatch: Swatch = NOTICE) -> None:
     put_text(image, text, (x, y + th - size // 4), swatch.ink, size)
 
 
-def draw_note(image: np.ndarray, text: str, swatch: Swatch = NOTICE) -> None:
-    """A short line on a filled tab at the bottom left."""
-    h = image.shape[0]
-    size = int(np.clip(min(image.shape[:2]) / 24, 14, 32))
+def _note_px(image: np.ndarray) -> int:
+    return int(np.clip(min(image.shape[:2]) / 24, 14, 32))
+
+
+def note_height(image: np.ndarray) -> int:
+    """Rows a `draw_note` tab covers (a second note goes that far above the first)."""
+    size = _note_px(image)
+    return text_size("", size)[1] + 2 * (size // 3)
+
+
+def draw_note(image: np.ndarray, text: str, swatch: Swatch = NOTICE, *, above: int = 0) -> None:
+    """A short line on a filled tab at the bottom left, or `above` rows higher."""
+    h = image.shape[0] - above
+    size = _note_px(image)
     tw, th = text_size(text, size)
     pad = size // 3
     top = h - th - 2 * pad

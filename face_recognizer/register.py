@@ -7,6 +7,13 @@ stores them with `Gallery.add_faces` in one transaction. A video file plays once
 order at its own frame rate (slower when detection cannot keep up), then holds its last frame.
 A camera that stops sending frames leaves a message on screen: Q still stores what was kept.
 
+Guided (`register --auto`, a `guide.Guide`): a blue tab at the bottom asks for a few poses in
+turn, with the progress ("Pose 2 of 5: a little left (turn your head to your left)"), and the
+frame is taken by itself when the face is usable, big and sharp enough and in the asked pose;
+the face's tab says what is still missing ("Turn more to your left"). S takes the shown frame
+for the asked pose by hand. With `--liveness` as well, the challenge comes first (its prompt
+in that tab), then the poses, all of the face that passed it.
+
 Files go through `enrol.enrol_files`, which says for each photo `ok` or why not, and stores
 the usable ones. Snaps are `enrol.AlignedFace`s, embedded in batches by `enrol.embed_faces`.
 Nothing here prints; `cli/register.py` does.
@@ -33,9 +40,11 @@ from face_recognizer.draw import (
     draw_box,
     draw_note,
     draw_status,
+    note_height,
 )
 from face_recognizer.enrol import AlignedFace, align_face, photo_from_array
 from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.guide import NAMES, Guide
 from face_recognizer.images import is_image_path
 from face_recognizer.quality import PhotoCheck, check_photo
 from face_recognizer.store import AddResult, gallery_exists, open_store
@@ -52,6 +61,7 @@ GOOD = KNOWN  # usable face
 BAD = PROBLEM  # not usable, with the reason
 OTHER = IGNORED  # small background faces that do not count
 CHALLENGE = NOTICE  # the liveness prompt
+ASKING = NOTICE  # the guided pose asked now (a message to the person, like the prompt)
 KEYS: dict[str | int, str] = {"s": "snap", "q": "finish", 27: "cancel"}
 FLASH_SECONDS = 1.0
 HOLD_WAIT_MS = 40  # key polling while a finished video holds its last frame
@@ -180,6 +190,8 @@ class LiveSession:
         stored: photos the person already has (shown on screen).
         challenge: with `register --liveness`: snaps are refused until this liveness
             challenge is passed, and then taken only of the face that passed it.
+        guide: with `register --auto`: ask for poses in turn and snap each by itself; None:
+            S only.
     """
 
     def __init__(
@@ -191,6 +203,7 @@ class LiveSession:
         label: str,
         stored: int = 0,
         challenge: ChallengeSession | None = None,
+        guide: Guide | None = None,
     ) -> None:
         self.engine = engine
         self.challenge = challenge
@@ -200,6 +213,8 @@ class LiveSession:
         self.window = window
         self.label = label
         self.stored = stored
+        self.guide = guide
+        self.hint: str | None = None  # what the guide still misses in the shown frame
         self.snaps: list[AlignedFace] = []
         self.refused: Counter[str] = Counter()
         self._hashes: set[str] = set()
@@ -252,6 +267,16 @@ class LiveSession:
                 self._flash_message("Too slow: try again", BAD)
             self._challenge_state = state
         self._view = _View(frame, detections, check_photo(frame.image, detections), ids)
+        if self.guide is not None and self.guide.current is not None:
+            self.hint = self._not_live(self._view) or self.guide.verdict(
+                self._view.check, self._landmarks()
+            )
+            if self.hint is None:
+                self._snap()
+
+    def _landmarks(self) -> np.ndarray | None:
+        face = self._view.check.face
+        return None if face is None else self._view.detections.landmarks[face]
 
     def _not_live(self, view: _View) -> str | None:
         """Why a usable face may not be snapped yet under --liveness, or None."""
@@ -289,7 +314,13 @@ class LiveSession:
             return
         self._hashes.add(snap.source_hash)
         self.snaps.append(snap)
-        self._flash_message(f"Photo {len(self.snaps)} taken", GOOD)
+        pose = self.guide.current if self.guide is not None else None
+        landmarks = self._landmarks()
+        if self.guide is not None and pose is not None and landmarks is not None:
+            self.guide.taken(landmarks)  # a usable frame always has its face's landmarks
+            self.hint = None
+        taken = f"Photo {len(self.snaps)} taken"
+        self._flash_message(taken if pose is None else f"{taken}: {NAMES[pose]}", GOOD)
 
     def _flash_message(self, text: str, color: Swatch) -> None:
         self._flash = (text, color, time.monotonic() + FLASH_SECONDS)
@@ -306,6 +337,8 @@ class LiveSession:
         text = f"{self.name}: {count} photo{'' if count == 1 else 's'}"
         if self.stored:
             text += f" (+{self.stored} stored)"
+        if self.guide is not None:
+            text += f"  auto: {len(self.guide.done)} of {len(self.guide.poses)} poses"
         text += "  S snap  Q finish  Esc cancel"
         if self.challenge is not None:
             passed = self._challenge_state is not None and self._challenge_state.passed
@@ -339,6 +372,8 @@ class LiveSession:
             self._flash = None
         if self._challenge_state is not None and not self._challenge_state.passed:
             draw_note(image, self.challenge_text(), CHALLENGE)
+        elif self.guide is not None:
+            draw_note(image, self.guide.ask(), ASKING)
         return image
 
     def challenge_text(self) -> str:
@@ -351,7 +386,10 @@ class LiveSession:
     def _draw_faces(self, image: np.ndarray, view: _View) -> None:
         check, detections = view.check, view.detections
         if check.reason == "no face":
-            draw_note(image, "No face in view", BAD)
+            if self.guide is None:
+                draw_note(image, "No face in view", BAD)
+            else:  # the bottom row is the pose asked: this goes just above it
+                draw_note(image, "No face in view", BAD, above=note_height(image))
             return
         if check.reason == "several faces":
             order = np.argsort(-detections.box_wh.min(axis=1))
@@ -365,4 +403,6 @@ class LiveSession:
             label = "OK: press S" if check.usable else str(check.reason)
             if check.usable and self._not_live(view) is not None:
                 label = "liveness check first"
+            elif check.usable and self.guide is not None and self.guide.current is not None:
+                label = self.hint or "OK: hold still"
             draw_box(image, detections.xyxy[check.face], label, GOOD if check.usable else BAD)

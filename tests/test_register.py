@@ -344,6 +344,7 @@ def test_images_without_a_usable_photo_fail_and_store_nothing(
         (["-n", "Ana", "Lima"], "quote a name with spaces"),
         (["-n", "Ana", "--images"], "--images needs at least one photo"),
         (["-n", "Ana", "--source", "1", "--images", "x.jpg"], "either --images or --source"),
+        (["-n", "Ana", "--auto", "--images", "x.jpg"], "--auto guides the live window"),
     ],
 )
 def test_bad_arguments_get_one_sentence(

@@ -72,6 +72,13 @@ def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str
     help="With --liveness: the steps to ask for, comma-separated, in this order "
     "(blink, left, right; default all three in a random order).",
 )
+@click.option(
+    "--auto",
+    is_flag=True,
+    help="Guided: ask for 5 poses in turn (straight, a little left, right, up, down) and take "
+    "each by itself when the face is sharp, big enough and in the pose; S still snaps by hand. "
+    "With --liveness the challenge comes first.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
 @enrol_pick_option
 @SAME_PHOTO_OK
@@ -82,6 +89,7 @@ def register(
     source: str | None,
     from_images: bool,
     paths: tuple[Path, ...],
+    auto: bool,
     pick: Pick | None,
     same_photo_ok: bool,
     db: str | None,
@@ -93,7 +101,9 @@ def register(
 
     The window boxes the face green when the picture is usable and red with the reason
     otherwise. S takes a photo, Q (or closing the window) stores the photos taken, Esc
-    cancels. With --images every file gets a line saying `ok` or why it cannot be used;
+    cancels. With --auto the window asks for a few poses in turn and takes each by itself
+    when the face shows it, so that the person is enrolled from the angles a door camera
+    sees. With --images every file gets a line saying `ok` or why it cannot be used;
     in a photo of several faces, the face that agrees with the person's other photos is
     taken (the line says which) and a photo where none clearly does is skipped.
 
@@ -101,6 +111,7 @@ def register(
     Examples:
       face-recognizer register -n Ana                      # camera 0: S snap, Q finish
       face-recognizer register -n Ana --source clip.mp4    # a video file plays once
+      face-recognizer register -n Ana --auto               # asks for 5 poses, snaps itself
       face-recognizer register -n Ana --images ana.jpg photos_of_ana/
       face-recognizer register -n Ana --liveness           # blink and turn before S counts
     """
@@ -116,6 +127,8 @@ def register(
         raise click.UsageError("--images needs at least one photo file or folder after it.")
     if from_images and source is not None:
         raise click.UsageError("Use either --images or --source, not both.")
+    if from_images and auto:
+        raise click.UsageError("--auto guides the live window: use it without --images.")
     if from_images and liveness:
         raise click.UsageError("--liveness needs a camera or a video: photos cannot blink.")
     steps = parse_steps(challenge_steps) if challenge_steps is not None else None
@@ -128,7 +141,7 @@ def register(
     if from_images:
         _register_images(name, paths, db_dir, engine_opts, pick, same_photo_ok)
     else:
-        _register_live(name, source or "0", db_dir, engine_opts, liveness, steps)
+        _register_live(name, source or "0", db_dir, engine_opts, liveness, steps, auto)
 
 
 def _register_images(
@@ -191,7 +204,9 @@ def _register_live(
     engine_opts: EngineOptions,
     liveness: bool = False,
     steps: list[str] | None = None,
+    auto: bool = False,
 ) -> None:
+    from face_recognizer.guide import Guide
     from face_recognizer.register import (
         KEYS,
         LiveSession,
@@ -224,7 +239,14 @@ def _register_live(
             challenge = ChallengeSession(engine.landmarks_106, Challenge(steps))
         with Window(window_title("register", name), KEYS) as window:
             session = LiveSession(
-                engine, name, frames, window, source_label(spec), stored_before, challenge
+                engine,
+                name,
+                frames,
+                window,
+                source_label(spec),
+                stored_before,
+                challenge,
+                Guide() if auto else None,
             )
             outcome = session.run()
     if outcome.cancelled:
