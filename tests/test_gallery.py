@@ -6,6 +6,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+from galleries import spurs
 
 from face_recognizer.enrol import EnrolFace, enrol_face
 from face_recognizer.errors import GalleryError
@@ -27,14 +28,7 @@ def yao(engine) -> EnrolFace:
 @pytest.fixture(scope="module")
 def gdp_faces(engine) -> list[EnrolFace]:
     """The three Spurs players of gdp.jpg, each as its own EnrolFace."""
-    image = read_image(sample_path("gdp.jpg"))
-    faces = engine.analyze(image)
-    assert len(faces) >= 3
-    crops = engine.align(image, faces.landmarks[:3])
-    return [
-        EnrolFace(faces.embeddings[i], crops[i], f"gdp.jpg#{i}", f"gdp{i}", 0.9, 100.0, 100.0)
-        for i in range(3)
-    ]
+    return spurs(engine)
 
 
 def test_resolve_db_dir(monkeypatch, tmp_path):

@@ -8,12 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from galleries import spurs
 from pg import PostgresServer
 
 from face_recognizer.errors import GalleryError, GalleryUnavailableError
-from face_recognizer.images import read_image
 from face_recognizer.matcher import Matcher
-from face_recognizer.samples import sample_path
 from face_recognizer.store import open_store
 from face_recognizer.store.base import AddResult, EnrolFace
 from face_recognizer.store.postgres import PostgresStore, redact
@@ -24,14 +23,7 @@ RID = "testpack00000001"
 @pytest.fixture(scope="module")
 def gdp_faces(engine) -> list[EnrolFace]:
     """The three Spurs players of gdp.jpg, each as its own EnrolFace."""
-    image = read_image(sample_path("gdp.jpg"))
-    faces = engine.analyze(image)
-    assert len(faces) >= 3
-    crops = engine.align(image, faces.landmarks[:3])
-    return [
-        EnrolFace(faces.embeddings[i], crops[i], f"gdp.jpg#{i}", f"gdp{i}", 0.9, 100.0, 100.0)
-        for i in range(3)
-    ]
+    return spurs(engine)
 
 
 def test_server_takes_its_password_only(postgres_server: PostgresServer, pg_url: str) -> None:

@@ -12,6 +12,7 @@ import time
 from urllib.parse import urlsplit
 
 import cv2
+import galleries
 import numpy as np
 import pytest
 
@@ -28,14 +29,7 @@ CLI = [sys.executable, "-m", "face_recognizer"]
 @pytest.fixture(scope="module")
 def spurs(engine) -> list[EnrolFace]:  # type: ignore[no-untyped-def]
     """The three Spurs players of gdp.jpg (Duncan, Ginobili, Parker), each its own face."""
-    image = read_image(sample_path("gdp.jpg"))
-    faces = engine.analyze(image)
-    assert len(faces) >= 3
-    crops = engine.align(image, faces.landmarks[:3])
-    return [
-        EnrolFace(faces.embeddings[i], crops[i], f"gdp.jpg#{i}", f"gdp{i}", 0.9, 100.0, 100.0)
-        for i in range(3)
-    ]
+    return galleries.spurs(engine)
 
 
 def _changed(store: Store, token: object, seconds: float = 3.0) -> bool:

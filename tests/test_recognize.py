@@ -19,9 +19,9 @@ from desktop import (
     wait_for_title,
     wait_for_window,
 )
+from galleries import enrol_people, reference_people
 
 from face_recognizer.draw import KNOWN, STRANGER
-from face_recognizer.enrol import enrol_face
 from face_recognizer.images import is_image_path, read_image
 from face_recognizer.live import WINDOW_TITLE
 from face_recognizer.samples import sample_path
@@ -38,26 +38,11 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def _enrol(engine, db: Path, people: dict[str, list[Path]]) -> None:  # type: ignore[no-untyped-def]
-    with Gallery(db) as gallery:
-        for name, paths in people.items():
-            faces = [enrol_face(engine, read_image(p), str(p))[0] for p in paths]
-            kept = [f for f in faces if f is not None]
-            assert kept, name
-            gallery.add_faces(name, kept, engine.pack.recognizer_id)
-
-
 @pytest.fixture(scope="module")
 def clip_db(engine, datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
     """A temporary gallery of videos/references (folder name -> name, _ -> space)."""
     db = tmp_path_factory.mktemp("clip") / "db"
-    refs = datasets / "videos" / "references"
-    people = {
-        d.name.replace("_", " "): sorted(p for p in d.iterdir() if is_image_path(p))
-        for d in sorted(refs.iterdir())
-        if d.is_dir()
-    }
-    _enrol(engine, db, people)
+    enrol_people(engine, db, reference_people(datasets))
     return db
 
 
@@ -102,7 +87,7 @@ def test_nobody_is_named_on_the_pedestrians_clip(clip_db: Path, datasets: Path) 
 
 def test_stills_folder_labels_each_picture_without_tracks(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "db"
-    _enrol(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
     folder = tmp_path / "pics"
     folder.mkdir()
     for name in ("players.jpg", "mask_white.jpg"):
@@ -203,7 +188,7 @@ def test_big_faces_are_followed_with_the_half_size_detector(engine, tmp_path: Pa
     from face_recognizer.live import FULL_DETECT_EVERY, Levers, Recognizer
     from face_recognizer.matcher import Matcher
 
-    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
     with Gallery(tmp_path / "db") as gallery:
         matcher = Matcher(gallery, engine.pack.recognizer_id)
         recognizer = Recognizer(engine, matcher, levers=Levers(roi=False, coast=False))
@@ -220,7 +205,7 @@ def test_small_faces_keep_the_full_size_detector(engine, tmp_path: Path) -> None
     from face_recognizer.live import Levers, Recognizer
     from face_recognizer.matcher import Matcher
 
-    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
     with Gallery(tmp_path / "db") as gallery:
         matcher = Matcher(gallery, engine.pack.recognizer_id)
         recognizer = Recognizer(engine, matcher, levers=Levers(roi=False, coast=False))
@@ -274,7 +259,7 @@ def test_region_detection_and_prediction_follow_moving_faces_like_full_detection
     from face_recognizer.tracker import iou_matrix
     from face_recognizer.types import Frame
 
-    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
     scene = read_image(sample_path("players.jpg"))
     w = scene.shape[1]
     frames = [
@@ -347,7 +332,7 @@ def test_a_face_that_comes_close_until_it_fills_the_frame_stays_named(
     from face_recognizer.matcher import Matcher
     from face_recognizer.types import Frame
 
-    _enrol(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, tmp_path / "db", {"Yao Ming": [sample_path("yaoming.jpg")]})
     photo = read_image(sample_path("yaoming.jpg"))
     box = engine.detect(photo).xyxy[0]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from galleries import enrol_people, reference_people
 
-from face_recognizer.enrol import enrol_face
-from face_recognizer.images import is_image_path, read_image
 from face_recognizer.samples import sample_path
 from face_recognizer.sightings.log import MIN_FRAMES
 from face_recognizer.store.sqlite import DB_FILE, Gallery
@@ -41,26 +40,11 @@ def _recognize(db: Path, source: Path, *extra: str) -> subprocess.CompletedProce
     )  # fmt: skip
 
 
-def _enrol(engine, db: Path, people: dict[str, list[Path]]) -> None:  # type: ignore[no-untyped-def]
-    with Gallery(db) as gallery:
-        for name, paths in people.items():
-            faces = [enrol_face(engine, read_image(p), str(p))[0] for p in paths]
-            kept = [f for f in faces if f is not None]
-            assert kept, name
-            gallery.add_faces(name, kept, engine.pack.recognizer_id)
-
-
 @pytest.fixture
 def clip_db(engine, datasets: Path, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
     """A fresh gallery of videos/references (folder name -> name, _ -> space)."""
     db = tmp_path / "db"
-    refs = datasets / "videos" / "references"
-    people = {
-        d.name.replace("_", " "): sorted(p for p in d.iterdir() if is_image_path(p))
-        for d in sorted(refs.iterdir())
-        if d.is_dir()
-    }
-    _enrol(engine, db, people)
+    enrol_people(engine, db, reference_people(datasets))
     return db
 
 
@@ -138,7 +122,7 @@ def test_pedestrians_are_all_strangers_and_no_log_logs_nothing(
 
 def test_a_folder_of_photos_logs_one_sighting_per_face(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "db"
-    _enrol(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
     folder = tmp_path / "pics"
     folder.mkdir()
     for name in ("players.jpg", "mask_white.jpg", "gdp.jpg"):
@@ -241,7 +225,7 @@ def test_auto_enrol_labels_a_recurring_stranger_and_naming_keeps_the_history(
     engine, datasets: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "db"
-    _enrol(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
+    enrol_people(engine, db, {"Yao Ming": [sample_path("yaoming.jpg")]})
     brody = sorted((datasets / "lfw_dev" / "Adrien_Brody").glob("*.jpg"))
     first = _photos(tmp_path / "monday", brody[:3])
     later = _photos(tmp_path / "tuesday", brody[3:5])
