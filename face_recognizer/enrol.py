@@ -241,11 +241,11 @@ class PhotoResult:
         x, y = (round(float(v)) for v in self.xyxy[:2])
         text = f"ok, the face at {x},{y} of {self.faces}"
         if self.how == AGREES:
-            what = "other face" if self.compared == 1 else "other faces"
-            return f"{text} (agrees {self.agreement:.2f} with {self.compared} {what})"
+            others = plural(self.compared, "other face")
+            return f"{text} (agrees {self.agreement:.2f} with {others})"
         if self.how == RECURS:
-            what = "other photo" if self.compared == 1 else "other photos"
-            return f"{text} (recurs {self.agreement:.2f} in {self.compared} {what})"
+            others = plural(self.compared, "other photo")
+            return f"{text} (recurs {self.agreement:.2f} in {others})"
         return f"{text} (the {self.how} face, as asked)"
 
     def to_json(self) -> dict[str, object]:

@@ -50,6 +50,7 @@ from face_recognizer.quality import PhotoCheck, check_photo
 from face_recognizer.store import AddResult, gallery_exists, open_store
 from face_recognizer.store.base import EnrolFace, SimilarFace
 from face_recognizer.types import Detections, Frame
+from face_recognizer.words import plural
 
 if TYPE_CHECKING:
     from face_recognizer.analysers.challenge import ChallengeSession, ChallengeState
@@ -334,7 +335,7 @@ class LiveSession:
     def status_text(self) -> str:
         """The status line, e.g. `Ana: 3 photos  S snap  Q finish`."""
         count = len(self.snaps)
-        text = f"{self.name}: {count} photo{'' if count == 1 else 's'}"
+        text = f"{self.name}: {plural(count, 'photo')}"
         if self.stored:
             text += f" (+{self.stored} stored)"
         if self.guide is not None:
@@ -360,9 +361,7 @@ class LiveSession:
         if self._error is not None:
             count = len(self.snaps)
             draw_banner(image, self._error, BAD)
-            draw_note(
-                image, f"Q keeps the {count} photo{'' if count == 1 else 's'}, Esc discards", BAD
-            )
+            draw_note(image, f"Q keeps the {plural(count, 'photo')}, Esc discards", BAD)
             return image
         if self._flash is not None:
             text, color, until = self._flash

@@ -18,22 +18,19 @@ from face_recognizer.cli.options import (
     load_engine,
 )
 from face_recognizer.errors import FaceRecognizerError
+from face_recognizer.words import plural
 
 if TYPE_CHECKING:
     from face_recognizer.quality import Pick
-
-
-def _photos(count: int) -> str:
-    return f"{count} photo{'' if count == 1 else 's'}"
 
 
 def summary_line(name: str, added: int, stored_before: int, skipped: Counter[str]) -> str:
     """`Registered Ana: 6 photos (1 skipped: several faces)`, or `Added ... to Ana` when the
     person already had photos."""
     if stored_before:
-        line = f"Added {_photos(added)} to {name}, who now has {stored_before + added}"
+        line = f"Added {plural(added, 'photo')} to {name}, who now has {stored_before + added}"
     else:
-        line = f"Registered {name}: {_photos(added)}"
+        line = f"Registered {name}: {plural(added, 'photo')}"
     total = sum(skipped.values())
     if total:
         reasons = skipped.most_common()
@@ -227,7 +224,7 @@ def _register_live(
         stored_before = existing_photos(db_dir, name, engine.pack.recognizer_id)
         if stored_before:
             click.echo(
-                f"{name} is already registered with {_photos(stored_before)}; "
+                f"{name} is already registered with {plural(stored_before, 'photo')}; "
                 "new photos will be added.",
                 err=True,
             )
