@@ -1,5 +1,6 @@
-"""Face detection, alignment and ArcFace embedding: the only importer of insightface and
-onnxruntime.
+"""Face detection, alignment and ArcFace embedding: the only importer of onnxruntime.
+InsightFace's SCRFD detector and ArcFace recognizer run through `insight`, which runs them as
+the insightface package does without its slow import.
 
 `Engine` loads one model pack's detector and recognizer once, on the GPU asked for with
 `ctx` when CUDA really works there and on the CPU otherwise, and turns a BGR frame into
@@ -207,22 +208,21 @@ class Engine:
         self.det_threshold = det_threshold
         threads = self.threads
 
-        _ort()
-        from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-        from insightface.model_zoo.scrfd import SCRFD
+        from face_recognizer.insight import ArcFace, Scrfd, arcface_input_scaling
 
         det_session, reason = _open_session(str(pack.detector), ctx, threads)
         rec_ctx = ctx if reason is None else -1
         rec_session, rec_reason = _open_session(str(pack.recognizer), rec_ctx, threads)
-        if len(det_session.get_outputs()) < 6:
-            raise ModelPackError(
-                f"{pack.detector.name} is not an SCRFD face detector (it has "
-                f"{len(det_session.get_outputs())} outputs)."
-            )
-        self._detector = SCRFD(model_file=str(pack.detector), session=det_session)
-        self._detector.det_thresh = det_threshold
-        self._recognizer = ArcFaceONNX(model_file=str(pack.recognizer), session=rec_session)
-        self.crop_size = int(self._recognizer.input_size[0])
+        try:
+            self._detector = Scrfd(det_session)
+        except ValueError as exc:
+            raise ModelPackError(f"{pack.detector.name} is {exc}.") from None
+        try:
+            mean, std = arcface_input_scaling(pack.recognizer)
+        except (OSError, ValueError, IndexError) as exc:
+            raise ModelPackError(f"{pack.recognizer.name} cannot be read: {exc}") from None
+        self._recognizer = ArcFace(rec_session, mean, std)
+        self.crop_size = self._recognizer.input_wh[0]
         self.embedding_dim = int(rec_session.get_outputs()[0].shape[-1])
         self.device = Device(ctx, tuple(det_session.get_providers()), reason or rec_reason)
 
@@ -235,10 +235,8 @@ class Engine:
         _check_image(image)
         h, w = image.shape[:2]
         input_wh = detector_input_size((w, h), det_size or self.det_size)
-        boxes, kps = self._detector.detect(
-            image, input_size=input_wh, det_thresh=self.det_threshold
-        )
-        if boxes is None or len(boxes) == 0 or kps is None:
+        boxes, kps = self._detector.detect(image, input_wh, self.det_threshold)
+        if not len(boxes):
             return Detections.empty()
         xyxy = boxes[:, :4].copy()
         np.clip(xyxy[:, 0::2], 0, w - 1, out=xyxy[:, 0::2])
@@ -255,7 +253,7 @@ class Engine:
         """L2-normalised embeddings (N, D) float32 of aligned BGR crops, in one batched call."""
         if len(crops) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
-        raw = self._recognizer.get_feat(list(crops)).astype(np.float32, copy=False)
+        raw = self._recognizer.embed(crops)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         unit: np.ndarray = raw / np.maximum(norms, 1e-12)
         return unit

@@ -1,0 +1,127 @@
+"""`insight` runs InsightFace's models exactly as the insightface package's own classes do:
+the same boxes, scores, landmarks and embeddings, bit for bit, on real photos at the input
+sizes the live loop uses (whole frames, half-size scans, region mosaics, padded copies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from face_recognizer.engine import Engine, detector_input_size
+from face_recognizer.images import read_image
+from face_recognizer.insight import arcface_input_scaling, suppress
+from face_recognizer.samples import sample_path
+
+insightface_scrfd = pytest.importorskip("insightface.model_zoo.scrfd")
+insightface_arcface = pytest.importorskip("insightface.model_zoo.arcface_onnx")
+
+
+def _pictures() -> list[tuple[str, np.ndarray]]:
+    players = read_image(sample_path("players.jpg"))
+    t1 = read_image(sample_path("t1.jpg"))
+    h, w = t1.shape[:2]
+    return [
+        ("t1", t1),
+        ("players", players),
+        ("gdp", read_image(sample_path("gdp.jpg"))),
+        ("t1 portrait crop", np.ascontiguousarray(t1[:, w // 3 : w // 3 + h // 2])),
+        ("players as a 384x256 mosaic", cv2.resize(players, (384, 256))),
+        ("t1 padded", cv2.copyMakeBorder(t1, h // 2, h // 2, w // 2, w // 2, cv2.BORDER_CONSTANT)),
+    ]
+
+
+@pytest.mark.parametrize("det_size", [640, 320, 160, 384])
+@pytest.mark.parametrize("threshold", [0.5, 0.2])
+def test_detections_equal_insightface_scrfd(
+    engine: Engine, det_size: int, threshold: float
+) -> None:
+    theirs = insightface_scrfd.SCRFD(
+        model_file=str(engine.pack.detector), session=engine._detector.session
+    )
+    found_any = False
+    for label, image in _pictures():
+        input_wh = detector_input_size((image.shape[1], image.shape[0]), det_size)
+        boxes, points = engine._detector.detect(image, input_wh, threshold)
+        their_boxes, their_points = theirs.detect(image, input_size=input_wh, det_thresh=threshold)
+        assert boxes.dtype == np.float32, label
+        assert points.shape == (len(boxes), 5, 2), label
+        np.testing.assert_array_equal(boxes, their_boxes, err_msg=label)
+        np.testing.assert_array_equal(points, their_points, err_msg=label)
+        found_any |= len(boxes) > 0
+    assert found_any  # the comparison was not between two empty answers
+
+
+def test_embeddings_equal_insightface_arcface(engine: Engine) -> None:
+    theirs = insightface_arcface.ArcFaceONNX(
+        model_file=str(engine.pack.recognizer), session=engine._recognizer.session
+    )
+    image = read_image(sample_path("players.jpg"))
+    crops = engine.align(image, engine.detect(image).landmarks)
+    assert len(crops) >= 10
+    raw = engine._recognizer.embed(crops)
+    np.testing.assert_array_equal(raw, theirs.get_feat(list(crops)))
+    assert (engine._recognizer.mean, engine._recognizer.std) == (
+        theirs.input_mean,
+        theirs.input_std,
+    )
+
+
+def _tiny_model(path: Path, ops: list[str]) -> None:
+    """An ONNX graph chaining `ops` (named like the ops: "Sub_0", "Mul_1", ...) on one input."""
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    nodes, previous = [], "data"
+    for i, op in enumerate(ops):
+        output = f"t{i}"
+        inputs = [previous] if op == "Relu" else [previous, "k"]
+        nodes.append(helper.make_node(op, inputs, [output], name=f"{op}_{i}"))
+        previous = output
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info(previous, onnx.TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor("k", onnx.TensorProto.FLOAT, [1], [0.5])],
+    )
+    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize(
+    ("ops", "scaling"),
+    [
+        (["Sub", "Mul", "Relu"], (0.0, 1.0)),  # scales its own input: pixels go in as they are
+        (["Mul", "Relu"], (127.5, 127.5)),
+        (["Relu", "Relu"], (127.5, 127.5)),
+    ],
+)
+def test_input_scaling_is_decided_as_insightface_decides(
+    tmp_path: Path, ops: list[str], scaling: tuple[float, float]
+) -> None:
+    path = tmp_path / "model.onnx"
+    _tiny_model(path, ops)
+    assert arcface_input_scaling(path) == scaling
+    theirs = insightface_arcface.ArcFaceONNX(model_file=str(path), session=_session(path))
+    assert (theirs.input_mean, theirs.input_std) == scaling
+
+
+def _session(path: Path):  # type: ignore[no-untyped-def]
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_suppression_keeps_the_best_of_overlapping_boxes() -> None:
+    found = np.array(
+        [
+            [0, 0, 99, 99, 0.9],
+            [5, 5, 104, 104, 0.8],  # overlaps the first by IoU ~0.82: dropped
+            [200, 200, 260, 260, 0.7],
+            [0, 0, 99, 99, 0.95],  # the best, although listed last
+        ],
+        dtype=np.float32,
+    )
+    assert suppress(found, 0.4) == [3, 2]
