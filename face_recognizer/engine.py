@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from face_recognizer.errors import ModelPackError
-from face_recognizer.models import ModelPack, import_onnxruntime, landmark_106_model
+from face_recognizer.models import ModelPack, cache_home, import_onnxruntime, landmark_106_model
 from face_recognizer.types import Detections, Faces
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,9 @@ def error_summary(exc: BaseException, limit: int = 160) -> str:
     return lines[-1][:limit] if lines else type(exc).__name__
 
 
-def _open_session(path: str, ctx: int, threads: int) -> tuple[Any, str | None]:
-    """An InferenceSession for `path`, on CUDA device `ctx` if possible; and why not."""
+def _open_session(path: str | bytes, ctx: int, threads: int) -> tuple[Any, str | None]:
+    """An InferenceSession for `path` (or a serialized model), on CUDA device `ctx` if
+    possible; and why not."""
     ort = _ort()
     options = session_options(threads)
     reason = None
@@ -163,6 +164,26 @@ def _open_session(path: str, ctx: int, threads: int) -> tuple[Any, str | None]:
                 ort.set_default_logger_severity(3)
     session = ort.InferenceSession(path, options, providers=[_CPU])
     return session, reason
+
+
+def _open_recognizer(pack: ModelPack, ctx: int, threads: int) -> tuple[Any, str | None]:
+    """`_open_session` for the pack's recognizer; on the CPU, its copy with PReLU rewritten
+    (`insight.cpu_recognizer_model`), or the original where that copy does not load."""
+    from face_recognizer.insight import cpu_recognizer_model
+
+    if ctx >= 0:
+        return _open_session(str(pack.recognizer), ctx, threads)
+    model = cpu_recognizer_model(pack.recognizer, pack.recognizer_id, cache_home())
+    try:
+        return _open_session(model, ctx, threads)
+    except Exception:
+        if not isinstance(model, str) or model == str(pack.recognizer):
+            raise
+        # a damaged cached copy: drop it (the next start makes it again), use the original
+        log.debug("the cached recognizer %s does not load; using the original", model)
+        with contextlib.suppress(OSError):
+            os.unlink(model)
+        return _open_session(str(pack.recognizer), ctx, threads)
 
 
 def detector_input_size(frame_wh: tuple[int, int], det_size: int) -> tuple[int, int]:
@@ -212,7 +233,7 @@ class Engine:
 
         det_session, reason = _open_session(str(pack.detector), ctx, threads)
         rec_ctx = ctx if reason is None else -1
-        rec_session, rec_reason = _open_session(str(pack.recognizer), rec_ctx, threads)
+        rec_session, rec_reason = _open_recognizer(pack, rec_ctx, threads)
         try:
             self._detector = Scrfd(det_session)
         except ValueError as exc:

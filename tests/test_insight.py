@@ -1,6 +1,7 @@
 """`insight` runs InsightFace's models exactly as the insightface package's own classes do:
 the same boxes, scores, landmarks and embeddings, bit for bit, on real photos at the input
-sizes the live loop uses (whole frames, half-size scans, region mosaics, padded copies)."""
+sizes the live loop uses (whole frames, half-size scans, region mosaics, padded copies). On
+the CPU the recognizer's PReLUs are rewritten: the same embeddings up to rounding."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 
 from face_recognizer.engine import Engine, detector_input_size
 from face_recognizer.images import read_image
-from face_recognizer.insight import arcface_input_scaling, suppress
+from face_recognizer.insight import (
+    PRELU_REWRITE,
+    ArcFace,
+    arcface_input_scaling,
+    cpu_recognizer_model,
+    rewrite_prelu,
+    suppress,
+)
 from face_recognizer.samples import sample_path
 
 insightface_scrfd = pytest.importorskip("insightface.model_zoo.scrfd")
@@ -55,18 +63,81 @@ def test_detections_equal_insightface_scrfd(
 
 
 def test_embeddings_equal_insightface_arcface(engine: Engine) -> None:
+    original = _session(engine.pack.recognizer)
     theirs = insightface_arcface.ArcFaceONNX(
-        model_file=str(engine.pack.recognizer), session=engine._recognizer.session
+        model_file=str(engine.pack.recognizer), session=original
     )
+    mine = ArcFace(original, *arcface_input_scaling(engine.pack.recognizer))
     image = read_image(sample_path("players.jpg"))
     crops = engine.align(image, engine.detect(image).landmarks)
     assert len(crops) >= 10
-    raw = engine._recognizer.embed(crops)
-    np.testing.assert_array_equal(raw, theirs.get_feat(list(crops)))
-    assert (engine._recognizer.mean, engine._recognizer.std) == (
-        theirs.input_mean,
-        theirs.input_std,
+    np.testing.assert_array_equal(mine.embed(crops), theirs.get_feat(list(crops)))
+    assert (mine.mean, mine.std) == (theirs.input_mean, theirs.input_std)
+
+
+def test_cpu_recognizer_with_prelu_rewritten_embeds_as_the_original(engine: Engine) -> None:
+    """The engine's CPU recognizer (PReLU rewritten) gives the original model's embeddings,
+    up to rounding, and has no PReLU left."""
+    onnx = pytest.importorskip("onnx")
+    original = ArcFace(
+        _session(engine.pack.recognizer), *arcface_input_scaling(engine.pack.recognizer)
     )
+    rewritten = rewrite_prelu(engine.pack.recognizer)
+    assert rewritten is not None
+    ops = {node.op_type for node in onnx.load_from_string(rewritten).graph.node}
+    assert "PRelu" not in ops
+    assert {"Relu", "Mul", "Add"} <= ops
+    image = read_image(sample_path("players.jpg"))
+    crops = engine.align(image, engine.detect(image).landmarks)
+    theirs = original.embed(crops)
+    theirs /= np.linalg.norm(theirs, axis=1, keepdims=True)
+    mine = engine.embed_crops(crops)
+    assert float(np.min(np.sum(mine * theirs, axis=1))) > 0.99999
+    np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
+def test_rewritten_recognizer_is_cached_once_and_reused(engine: Engine, tmp_path: Path) -> None:
+    pack = engine.pack
+    cache = tmp_path / "cache"
+    first = cpu_recognizer_model(pack.recognizer, pack.recognizer_id, cache)
+    assert first == str(cache / f"{pack.recognizer_id}-{PRELU_REWRITE}.onnx")
+    assert [p.name for p in cache.iterdir()] == [Path(first).name]  # no partial file left
+    stamp = Path(first).stat().st_mtime_ns
+    assert cpu_recognizer_model(pack.recognizer, pack.recognizer_id, cache) == first
+    assert Path(first).stat().st_mtime_ns == stamp  # read, not written again
+
+
+def test_unwritable_cache_gives_the_rewritten_model_in_memory(
+    engine: Engine, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    model = cpu_recognizer_model(engine.pack.recognizer, engine.pack.recognizer_id, blocker)
+    assert isinstance(model, bytes)
+    assert _session_from(model).get_outputs()[0].shape[-1] == engine.embedding_dim
+
+
+def test_a_model_without_prelu_is_used_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    _tiny_model(path, ["Relu", "Relu"])
+    assert cpu_recognizer_model(path, "x", tmp_path / "cache") == str(path)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_damaged_cached_copy_is_replaced(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = tmp_path / "face-recognizer" / f"{engine.pack.recognizer_id}-{PRELU_REWRITE}.onnx"
+    cached.parent.mkdir()
+    cached.write_bytes(b"half a model")
+    fresh = Engine(engine.pack, ctx=-1, threads=1)
+    image = read_image(sample_path("t1.jpg"))
+    faces = fresh.analyze(image)
+    np.testing.assert_allclose(faces.embeddings, engine.analyze(image).embeddings, atol=1e-5)
+    assert not cached.exists()  # dropped: the next start writes it afresh
+    Engine(engine.pack, ctx=-1, threads=1)
+    assert cached.stat().st_size > 1_000_000
 
 
 def _tiny_model(path: Path, ops: list[str]) -> None:
@@ -109,9 +180,13 @@ def test_input_scaling_is_decided_as_insightface_decides(
 
 
 def _session(path: Path):  # type: ignore[no-untyped-def]
+    return _session_from(str(path))
+
+
+def _session_from(model: str | bytes):  # type: ignore[no-untyped-def]
     import onnxruntime
 
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
 def test_suppression_keeps_the_best_of_overlapping_boxes() -> None:
