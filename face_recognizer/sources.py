@@ -82,7 +82,9 @@ class _StillsSource(FrameSource):
 
 
 class _VideoFileSource(FrameSource):
-    """Every frame of a file, in order; the next frame decodes while this one is processed."""
+    """Every frame of a file, in order. Decoding starts when the source opens (the first
+    frames are ready once the models have loaded) and runs up to 3 frames ahead of the one
+    being processed."""
 
     def __init__(self, spec: str, capture: Any) -> None:
         fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
@@ -90,7 +92,8 @@ class _VideoFileSource(FrameSource):
         self._capture = capture
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=3)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._read_loop, name="video-reader", daemon=True)
+        self._thread.start()
 
     def _read_loop(self) -> None:
         index = 0
@@ -115,10 +118,6 @@ class _VideoFileSource(FrameSource):
                 continue
 
     def __iter__(self) -> Iterator[Frame]:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._read_loop, name="video-reader")
-            self._thread.daemon = True
-            self._thread.start()
         while True:
             item = self._queue.get()
             if item is _END:
@@ -127,8 +126,7 @@ class _VideoFileSource(FrameSource):
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        self._thread.join(timeout=2.0)
         self._capture.release()
 
 

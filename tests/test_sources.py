@@ -59,6 +59,21 @@ def test_video_file_closed_early_stops_its_reader(clip: Path) -> None:
     assert _level(first) == 0
 
 
+def test_video_file_decodes_ahead_before_it_is_read(clip: Path) -> None:
+    """The first frames decode as soon as the file opens (while `recognize` loads its models),
+    up to 3 ahead, and none is lost or reordered by it."""
+    with open_source(str(clip)) as source:
+        reader = next(t for t in threading.enumerate() if t.name == "video-reader")
+        deadline = time.monotonic() + 10
+        while source._queue.qsize() < 3 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        assert source._queue.qsize() == 3  # type: ignore[attr-defined]
+        assert reader.is_alive()  # waiting for room, not finished
+        frames = list(source)
+    assert [_level(f) for f in frames] == list(range(N_FRAMES))
+    assert not reader.is_alive()
+
+
 def test_live_file_newest_frame_wins_and_drops_are_counted(clip: Path) -> None:
     taken: list[Frame] = []
     with open_source(str(clip), live=True) as source:

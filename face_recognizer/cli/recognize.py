@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -162,9 +163,12 @@ def recognize(
         raise click.UsageError("--auto-enrol needs the sightings that --no-log turns off.")
     if not no_window:
         require_screen()
-    engine = load_engine(engine_opts)
-    # the source first: a camera or file that fails leaves no new gallery behind
-    with open_source(source) as frames, open_store(db) as gallery:
+    # the source first: a camera or file that fails leaves no new gallery behind, and a
+    # video's first frames decode while the models load
+    with contextlib.ExitStack() as stack:
+        frames = stack.enter_context(open_source(source))
+        engine = load_engine(engine_opts)
+        gallery = stack.enter_context(open_store(db))
         matcher = Matcher(
             gallery,
             engine.pack.recognizer_id,
