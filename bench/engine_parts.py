@@ -9,7 +9,7 @@ insightface's own classes, on the CPU, each pair measured in the same run and ta
    on that picture at `--det-size` 640 and on a 384x256 mosaic (the size region detection
    uses for up to 6 tracked faces).
 3. One face's embedding: the recognizer as shipped against its copy with PReLU rewritten
-   (`insight.cpu_recognizer_model`, what `Engine` runs on the CPU), batches of 1 and 4.
+   (`insight.cpu_model`, what `Engine` runs on the CPU), batches of 1 and 4.
 
     .venv/bin/python bench/engine_parts.py [--datasets ../shared/datasets] [--threads 2]
         [--repeat 5]

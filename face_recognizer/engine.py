@@ -18,12 +18,19 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from face_recognizer.errors import ModelPackError
-from face_recognizer.models import ModelPack, cache_home, import_onnxruntime, landmark_106_model
+from face_recognizer.models import (
+    ModelPack,
+    cache_home,
+    file_fingerprint,
+    import_onnxruntime,
+    landmark_106_model,
+)
 from face_recognizer.types import Detections, Faces
 
 log = logging.getLogger(__name__)
@@ -166,24 +173,27 @@ def _open_session(path: str | bytes, ctx: int, threads: int) -> tuple[Any, str |
     return session, reason
 
 
-def _open_recognizer(pack: ModelPack, ctx: int, threads: int) -> tuple[Any, str | None]:
-    """`_open_session` for the pack's recognizer; on the CPU, its copy with PReLU rewritten
-    (`insight.cpu_recognizer_model`), or the original where that copy does not load."""
-    from face_recognizer.insight import cpu_recognizer_model
+def _open_model(
+    path: Path, ctx: int, threads: int, model_id: str | None = None
+) -> tuple[Any, str | None]:
+    """`_open_session` for a model file; on the CPU, its copy with PReLU rewritten
+    (`insight.cpu_model`; `model_id`: the file's fingerprint if known), or the file itself
+    where that copy does not load."""
+    from face_recognizer.insight import cpu_model
 
     if ctx >= 0:
-        return _open_session(str(pack.recognizer), ctx, threads)
-    model = cpu_recognizer_model(pack.recognizer, pack.recognizer_id, cache_home())
+        return _open_session(str(path), ctx, threads)
+    model = cpu_model(path, model_id or file_fingerprint(path), cache_home())
     try:
         return _open_session(model, ctx, threads)
     except Exception:
-        if not isinstance(model, str) or model == str(pack.recognizer):
+        if not isinstance(model, str) or model == str(path):
             raise
         # a damaged cached copy: drop it (the next start makes it again), use the original
-        log.debug("the cached recognizer %s does not load; using the original", model)
+        log.debug("the cached copy %s does not load; using %s", model, path)
         with contextlib.suppress(OSError):
             os.unlink(model)
-        return _open_session(str(pack.recognizer), ctx, threads)
+        return _open_session(str(path), ctx, threads)
 
 
 def detector_input_size(frame_wh: tuple[int, int], det_size: int) -> tuple[int, int]:
@@ -233,7 +243,7 @@ class Engine:
 
         det_session, reason = _open_session(str(pack.detector), ctx, threads)
         rec_ctx = ctx if reason is None else -1
-        rec_session, rec_reason = _open_recognizer(pack, rec_ctx, threads)
+        rec_session, rec_reason = _open_model(pack.recognizer, rec_ctx, threads, pack.recognizer_id)
         try:
             self._detector = Scrfd(det_session)
         except ValueError as exc:
@@ -297,7 +307,7 @@ class Engine:
         if self._landmark_session is None:
             path = landmark_106_model(self.pack)
             ctx = self.ctx if self.device.is_gpu else -1
-            self._landmark_session, _ = _open_session(str(path), ctx, self.threads)
+            self._landmark_session, _ = _open_model(path, ctx, self.threads)
 
     def landmarks_106(self, image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         """InsightFace's 106 2D landmarks, (N, 106, 2) float32 in pixels, for (N, 4) face boxes.

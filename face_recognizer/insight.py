@@ -3,7 +3,8 @@ insightface's `SCRFD` and `ArcFaceONNX` classes run them: the same resizing, pad
 scaling, box and landmark decoding and suppression, so the same faces and embeddings come
 out (tests/test_insight.py checks them against those classes on real photos).
 
-On the CPU, the recognizer's PReLU activations are rewritten (`cpu_recognizer_model`).
+On the CPU, the PReLU activations of the recognizer and of the 106-point landmark model
+are rewritten (`cpu_model`).
 
 Why not those classes: importing any part of the insightface package runs its `__init__`,
 which imports its whole application layer (SciPy, scikit-image, onnx, requests): 0.45 s of
@@ -242,10 +243,10 @@ def _field(data: Any, pos: int, end: int, number: int) -> tuple[int, int] | None
 PRELU_REWRITE = "prelu1"  # names the rewrite in cached models' file names: change it with it
 
 
-def cpu_recognizer_model(path: Path, model_id: str, cache_dir: Path | None) -> str | bytes:
-    """The recognizer model to run on the CPU: `path` itself when it has no PReLU, else a
-    copy in which each PReLU(x) = max(x, 0) + slope * min(x, 0) is computed as
-    Relu(x) * (1 - slope) + x * slope.
+def cpu_model(path: Path, model_id: str, cache_dir: Path | None) -> str | bytes:
+    """The model at `path` as run on the CPU (the recognizer, the 106-point landmark model):
+    `path` itself when it has no PReLU, else a copy in which each
+    PReLU(x) = max(x, 0) + slope * min(x, 0) is computed as Relu(x) * (1 - slope) + x * slope.
 
     ONNX Runtime's CPU kernels lay convolutions out in blocks of channels, and PReLU is not
     among the operators that work on that layout: it converts each activation back and
@@ -289,7 +290,7 @@ def cpu_recognizer_model(path: Path, model_id: str, cache_dir: Path | None) -> s
 
 def rewrite_prelu(path: Path) -> bytes | None:
     """The ONNX model at `path` with every PReLU whose slope is a stored tensor rewritten as
-    Relu(x) * (1 - slope) + x * slope (see `cpu_recognizer_model`), serialized; None when
+    Relu(x) * (1 - slope) + x * slope (see `cpu_model`), serialized; None when
     it has no such PReLU."""
     import onnx
     from onnx import helper, numpy_helper

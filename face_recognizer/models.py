@@ -50,11 +50,16 @@ class ModelPack:
         Embeddings are comparable only when this matches; the gallery stores it with every
         embedding so that packs are never mixed in one index.
         """
-        digest = hashlib.sha256()
-        with self.recognizer.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()[:16]
+        return file_fingerprint(self.recognizer)
+
+
+def file_fingerprint(path: Path) -> str:
+    """16 hex digits of the SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def insightface_home() -> Path:

@@ -1,7 +1,8 @@
 """`insight` runs InsightFace's models exactly as the insightface package's own classes do:
 the same boxes, scores, landmarks and embeddings, bit for bit, on real photos at the input
 sizes the live loop uses (whole frames, half-size scans, region mosaics, padded copies). On
-the CPU the recognizer's PReLUs are rewritten: the same embeddings up to rounding."""
+the CPU the PReLUs of the recognizer and the 106-point model are rewritten: the same
+embeddings and points up to rounding."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
-from face_recognizer.engine import Engine, detector_input_size
+from face_recognizer.engine import Engine, detector_input_size, landmark_crops
 from face_recognizer.images import read_image
 from face_recognizer.insight import (
     PRELU_REWRITE,
     ArcFace,
     arcface_input_scaling,
-    cpu_recognizer_model,
+    cpu_model,
     rewrite_prelu,
     suppress,
 )
+from face_recognizer.models import landmark_106_model
 from face_recognizer.samples import sample_path
 
 insightface_scrfd = pytest.importorskip("insightface.model_zoo.scrfd")
@@ -96,14 +98,32 @@ def test_cpu_recognizer_with_prelu_rewritten_embeds_as_the_original(engine: Engi
     np.testing.assert_allclose(mine, theirs, atol=1e-5)
 
 
+def test_106_points_with_prelu_rewritten_land_where_the_original_puts_them(
+    engine: Engine,
+) -> None:
+    """`--liveness`'s 106-point model runs rewritten on the CPU too: the same points to a
+    thousandth of a pixel."""
+    image = read_image(sample_path("players.jpg"))
+    boxes = engine.detect(image).xyxy
+    mine = engine.landmarks_106(image, boxes)
+    original = _session(landmark_106_model(engine.pack))
+    crops, matrices = landmark_crops(image, boxes)
+    blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+    raw = original.run(None, {original.get_inputs()[0].name: blob})[0]
+    points = (raw.reshape(len(boxes), -1, 2)[:, -106:] + 1.0) * 96
+    theirs = (points - matrices[:, :, 2][:, None, :]) / matrices[:, 0, 0][:, None, None]
+    assert len(boxes) >= 10
+    np.testing.assert_allclose(mine, theirs, atol=1e-3)
+
+
 def test_rewritten_recognizer_is_cached_once_and_reused(engine: Engine, tmp_path: Path) -> None:
     pack = engine.pack
     cache = tmp_path / "cache"
-    first = cpu_recognizer_model(pack.recognizer, pack.recognizer_id, cache)
+    first = cpu_model(pack.recognizer, pack.recognizer_id, cache)
     assert first == str(cache / f"{pack.recognizer_id}-{PRELU_REWRITE}.onnx")
     assert [p.name for p in cache.iterdir()] == [Path(first).name]  # no partial file left
     stamp = Path(first).stat().st_mtime_ns
-    assert cpu_recognizer_model(pack.recognizer, pack.recognizer_id, cache) == first
+    assert cpu_model(pack.recognizer, pack.recognizer_id, cache) == first
     assert Path(first).stat().st_mtime_ns == stamp  # read, not written again
 
 
@@ -112,7 +132,7 @@ def test_unwritable_cache_gives_the_rewritten_model_in_memory(
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would go")
-    model = cpu_recognizer_model(engine.pack.recognizer, engine.pack.recognizer_id, blocker)
+    model = cpu_model(engine.pack.recognizer, engine.pack.recognizer_id, blocker)
     assert isinstance(model, bytes)
     assert _session_from(model).get_outputs()[0].shape[-1] == engine.embedding_dim
 
@@ -120,7 +140,7 @@ def test_unwritable_cache_gives_the_rewritten_model_in_memory(
 def test_a_model_without_prelu_is_used_as_it_is(tmp_path: Path) -> None:
     path = tmp_path / "model.onnx"
     _tiny_model(path, ["Relu", "Relu"])
-    assert cpu_recognizer_model(path, "x", tmp_path / "cache") == str(path)
+    assert cpu_model(path, "x", tmp_path / "cache") == str(path)
     assert not (tmp_path / "cache").exists()
 
 
