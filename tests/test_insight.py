@@ -19,6 +19,7 @@ from face_recognizer.insight import (
     ArcFace,
     arcface_input_scaling,
     cpu_model,
+    detector_blob,
     rewrite_prelu,
     suppress,
 )
@@ -207,6 +208,13 @@ def _session_from(model: str | bytes):  # type: ignore[no-untyped-def]
     import onnxruntime
 
     return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("wh", [(640, 384), (384, 256), (160, 96), (33, 17)])
+def test_detector_blob_is_opencvs_blob_bit_for_bit(wh: tuple[int, int]) -> None:
+    canvas = np.random.default_rng(7).integers(0, 256, (wh[1], wh[0], 3), dtype=np.uint8)
+    theirs = cv2.dnn.blobFromImage(canvas, 1 / 128, wh, (127.5,) * 3, swapRB=True)
+    np.testing.assert_array_equal(detector_blob(canvas), theirs)
 
 
 def test_suppression_keeps_the_best_of_overlapping_boxes() -> None:
