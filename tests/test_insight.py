@@ -10,7 +10,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
+import onnxruntime
 import pytest
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.scrfd import SCRFD
 
 from face_recognizer.engine import Engine, detector_input_size, landmark_crops
 from face_recognizer.images import read_image
@@ -25,9 +29,6 @@ from face_recognizer.insight import (
 )
 from face_recognizer.models import landmark_106_model
 from face_recognizer.samples import sample_path
-
-insightface_scrfd = pytest.importorskip("insightface.model_zoo.scrfd")
-insightface_arcface = pytest.importorskip("insightface.model_zoo.arcface_onnx")
 
 
 def _pictures() -> list[tuple[str, np.ndarray]]:
@@ -49,9 +50,7 @@ def _pictures() -> list[tuple[str, np.ndarray]]:
 def test_detections_equal_insightface_scrfd(
     engine: Engine, det_size: int, threshold: float
 ) -> None:
-    theirs = insightface_scrfd.SCRFD(
-        model_file=str(engine.pack.detector), session=engine._detector.session
-    )
+    theirs = SCRFD(model_file=str(engine.pack.detector), session=engine._detector.session)
     found_any = False
     for label, image in _pictures():
         input_wh = detector_input_size((image.shape[1], image.shape[0]), det_size)
@@ -67,9 +66,7 @@ def test_detections_equal_insightface_scrfd(
 
 def test_embeddings_equal_insightface_arcface(engine: Engine) -> None:
     original = _session(engine.pack.recognizer)
-    theirs = insightface_arcface.ArcFaceONNX(
-        model_file=str(engine.pack.recognizer), session=original
-    )
+    theirs = ArcFaceONNX(model_file=str(engine.pack.recognizer), session=original)
     mine = ArcFace(original, *arcface_input_scaling(engine.pack.recognizer))
     image = read_image(sample_path("players.jpg"))
     crops = engine.align(image, engine.detect(image).landmarks)
@@ -81,7 +78,6 @@ def test_embeddings_equal_insightface_arcface(engine: Engine) -> None:
 def test_cpu_recognizer_with_prelu_rewritten_embeds_as_the_original(engine: Engine) -> None:
     """The engine's CPU recognizer (PReLU rewritten) gives the original model's embeddings,
     up to rounding, and has no PReLU left."""
-    onnx = pytest.importorskip("onnx")
     original = ArcFace(
         _session(engine.pack.recognizer), *arcface_input_scaling(engine.pack.recognizer)
     )
@@ -163,7 +159,6 @@ def test_a_damaged_cached_copy_is_replaced(
 
 def _tiny_model(path: Path, ops: list[str]) -> None:
     """An ONNX graph chaining `ops` (named like the ops: "Sub_0", "Mul_1", ...) on one input."""
-    onnx = pytest.importorskip("onnx")
     helper = onnx.helper
     nodes, previous = [], "data"
     for i, op in enumerate(ops):
@@ -196,7 +191,7 @@ def test_input_scaling_is_decided_as_insightface_decides(
     path = tmp_path / "model.onnx"
     _tiny_model(path, ops)
     assert arcface_input_scaling(path) == scaling
-    theirs = insightface_arcface.ArcFaceONNX(model_file=str(path), session=_session(path))
+    theirs = ArcFaceONNX(model_file=str(path), session=_session(path))
     assert (theirs.input_mean, theirs.input_std) == scaling
 
 
@@ -205,8 +200,6 @@ def _session(path: Path):  # type: ignore[no-untyped-def]
 
 
 def _session_from(model: str | bytes):  # type: ignore[no-untyped-def]
-    import onnxruntime
-
     return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
