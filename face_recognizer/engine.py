@@ -169,7 +169,15 @@ def _open_session(path: str | bytes, ctx: int, threads: int) -> tuple[Any, str |
                 reason = "the CUDA provider did not start"
             finally:
                 ort.set_default_logger_severity(3)
-    session = ort.InferenceSession(path, options, providers=[_CPU])
+    try:
+        session = ort.InferenceSession(path, options, providers=[_CPU])
+    except Exception as exc:  # a truncated or foreign file: say which, in one sentence
+        name = os.path.basename(path) if isinstance(path, str) else "A model"
+        cause = re.sub(r"^.*failed:\s*", "", error_summary(exc)).rstrip(".")
+        raise ModelPackError(
+            f"{name} could not be loaded as an ONNX model ({cause}).",
+            hint="Replace the file (a partial download?) or choose another pack.",
+        ) from exc
     return session, reason
 
 

@@ -111,3 +111,15 @@ def test_model_dir_without_a_recognizer_is_one_sentence(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_damaged_recognizer_file_is_one_sentence_naming_it(tmp_path: Path) -> None:
+    pack = builtin_pack()
+    assert pack is not None
+    (tmp_path / "det_500m.onnx").symlink_to(pack.detector)
+    (tmp_path / "w600k_mbf.onnx").write_bytes(pack.recognizer.read_bytes()[:100_000])
+    result = run_cli("demo", "--ctx", "-1", "--model-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "w600k_mbf.onnx could not be loaded as an ONNX model" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert "Traceback" not in result.stderr
